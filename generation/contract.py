@@ -1,0 +1,292 @@
+"""The job contract: what the bot asks of a GPU worker, and what comes back.
+
+Both sides validate: the bot to give a member a clear message, the worker
+because the queue is an input too. Plain frozen dataclasses with a JSON
+round-trip; no torch here, so the bot can import this module cheaply.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import unicodedata
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any
+
+PROMPT_MAX_CHARS = 2000
+MAX_STEPS = 150
+MAX_GUIDANCE = 30.0
+MAX_SEED = 2**32 - 1
+MAX_IMAGES = 4
+SIZE_STEP = 64
+MIN_SIDE, MAX_SIDE = 64, 2048
+MAX_ASPECT = 4.0  # widest allowed ratio, either way (4:1 or 1:4)
+MAX_SNOWFLAKE = 2**64 - 1
+
+# diffusers scheduler names we support; generation.engine maps them to classes.
+SAMPLERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc", "flow_euler")
+
+# img2img strengths of the two variation buttons (DESIGN.md: subtle ≈0.35, strong ≈0.7).
+VARIATION_STRENGTH = {"subtle": 0.35, "strong": 0.7}
+
+
+class JobKind(enum.StrEnum):
+    IMAGINE = "imagine"
+    VARIATION = "variation"
+    UPSCALE = "upscale"
+    REROLL = "reroll"
+
+
+class InvalidRequest(ValueError):
+    """A field of a request or result is not allowed; the message says which and why."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field} is {_show(value)}: {allowed}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One job: draw `num_images` images; image i uses seed + i, so any one can be re-made."""
+
+    kind: JobKind
+    prompt: str
+    model: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    sampler: str
+    seed: int
+    negative_prompt: str = ""
+    num_images: int = 4
+    tile: bool = False
+    strength: float | None = None  # img2img strength, for variation and upscale
+    parent_image: str | None = None  # blob key of the image a variation or upscale starts from
+    user_id: int | None = None
+    guild_id: int | None = None
+    channel_id: int | None = None
+
+    def __post_init__(self):
+        _coerce_floats(self, ("guidance", "strength"))
+        _check_types(self)
+        _check_text("prompt", self.prompt, allow_empty=False)
+        _check_text("negative_prompt", self.negative_prompt, allow_empty=True)
+        _check_range("steps", self.steps, 1, MAX_STEPS)
+        _check_range("guidance", self.guidance, 0.0, MAX_GUIDANCE)
+        _check_range("seed", self.seed, 0, MAX_SEED)
+        _check_range("num_images", self.num_images, 1, MAX_IMAGES)
+        _check_size(self.width, self.height)
+        if self.sampler not in SAMPLERS:
+            raise InvalidRequest("sampler", self.sampler, f"allowed: {', '.join(SAMPLERS)}")
+        if not self.model:
+            raise InvalidRequest("model", self.model, "a model name is required")
+        for name in ("user_id", "guild_id", "channel_id"):
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), 0, MAX_SNOWFLAKE)
+        _check_kind_fields(self)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seed of each image, in slot order (slot 1 first)."""
+        return [self.seed + i for i in range(self.num_images)]
+
+    def batch_key(self) -> tuple:
+        """Requests with equal keys can share one pipeline call."""
+        kind = JobKind.IMAGINE if self.kind is JobKind.REROLL else self.kind  # same computation
+        return (self.model, kind, self.width, self.height, self.steps, self.guidance,
+                self.sampler, self.tile, self.strength)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> GenerationRequest:
+        data = _load_object(text)
+        data["kind"] = _parse_kind(data.get("kind"))
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """One finished image in the blob store."""
+
+    slot: int  # 1-based position in the grid
+    seed: int
+    key: str
+    width: int
+    height: int
+    sha256: str
+
+    def __post_init__(self):
+        _check_types(self)
+        _check_range("slot", self.slot, 1, MAX_IMAGES)
+        _check_range("seed", self.seed, 0, MAX_SEED + MAX_IMAGES)
+        if not self.key:
+            raise InvalidRequest("key", self.key, "a blob key is required")
+        if len(self.sha256) != 64:
+            raise InvalidRequest("sha256", self.sha256, "64 hex digits")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What a worker reports for one finished job."""
+
+    job_id: str
+    images: tuple[ResultImage, ...]
+    gpu_ms: int
+    encode_ms: int
+    batch_size: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "images", tuple(self.images))
+        _check_types(self)
+        if not self.job_id:
+            raise InvalidRequest("job_id", self.job_id, "a job id is required")
+        _check_range("images", len(self.images), 1, MAX_IMAGES)
+        _check_range("gpu_ms", self.gpu_ms, 0, 2**31)
+        _check_range("encode_ms", self.encode_ms, 0, 2**31)
+        _check_range("batch_size", self.batch_size, 1, 1024)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> GenerationResult:
+        data = _load_object(text)
+        if not isinstance(data.get("images"), list):
+            raise InvalidRequest("images", data.get("images"), "a list of images")
+        data["images"] = tuple(_image_from_dict(item) for item in data["images"])
+        return cls(**_known_fields(cls, data))
+
+
+def _image_from_dict(item: Any) -> ResultImage:
+    if not isinstance(item, dict):
+        raise InvalidRequest("images", item, "each image is a JSON object")
+    return ResultImage(**_known_fields(ResultImage, item))
+
+
+# -- validation helpers ------------------------------------------------------
+
+_TYPES = {
+    "kind": JobKind,
+    "prompt": str, "negative_prompt": str, "model": str, "sampler": str,
+    "width": int, "height": int, "steps": int, "seed": int, "num_images": int,
+    "guidance": float, "strength": (float, type(None)), "tile": bool,
+    "parent_image": (str, type(None)),
+    "user_id": (int, type(None)), "guild_id": (int, type(None)), "channel_id": (int, type(None)),
+    "slot": int, "key": str, "sha256": str, "job_id": str, "images": tuple,
+    "gpu_ms": int, "encode_ms": int, "batch_size": int,
+}
+
+
+def _check_types(obj: Any) -> None:
+    for f in fields(obj):
+        value, expected = getattr(obj, f.name), _TYPES[f.name]
+        wrong_bool = isinstance(value, bool) and expected is not bool
+        if wrong_bool or not isinstance(value, expected):
+            raise InvalidRequest(f.name, value, f"must be {_type_name(expected)}")
+
+
+def _type_name(expected: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "text", bool: "true or false",
+             tuple: "a list", JobKind: "one of " + ", ".join(JobKind)}
+    if isinstance(expected, tuple):
+        return names[expected[0]] + " or null"
+    return names[expected]
+
+
+def _coerce_floats(obj: Any, names: tuple[str, ...]) -> None:
+    # JSON writes 7.0 as 7; a whole number is a fine float (but a bool is not).
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(obj, name, float(value))
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:  # also false for NaN
+        raise InvalidRequest(name, value, f"allowed {low} to {high}")
+
+
+def _check_text(name: str, text: str, allow_empty: bool) -> None:
+    if not allow_empty and not text.strip():
+        raise InvalidRequest(name, text, "must not be empty")
+    if len(text) > PROMPT_MAX_CHARS:
+        raise InvalidRequest(name, text, f"at most {PROMPT_MAX_CHARS} characters, got {len(text)}")
+    bad = next((c for c in text if _is_forbidden_char(c)), None)
+    if bad is not None:
+        raise InvalidRequest(name, text, f"contains the control character U+{ord(bad):04X}; "
+                             "plain text only (tabs and line breaks are fine)")
+
+
+def _is_forbidden_char(char: str) -> bool:
+    # Cc = control characters (NUL included), Cs = lone surrogates that UTF-8 cannot carry.
+    return char not in "\t\n" and unicodedata.category(char) in ("Cc", "Cs")
+
+
+def _check_size(width: int, height: int) -> None:
+    for name, side in (("width", width), ("height", height)):
+        if side % SIZE_STEP or not MIN_SIDE <= side <= MAX_SIDE:
+            raise InvalidRequest(name, side, f"a multiple of {SIZE_STEP} from {MIN_SIDE} "
+                                 f"to {MAX_SIDE}")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InvalidRequest("size", f"{width}x{height}", "aspect ratio between 1:4 and 4:1")
+
+
+def _check_kind_fields(request: GenerationRequest) -> None:
+    needs_parent = request.kind in (JobKind.VARIATION, JobKind.UPSCALE)
+    if needs_parent and not request.parent_image:
+        raise InvalidRequest("parent_image", request.parent_image,
+                             f"a {request.kind} needs the blob key of its parent image")
+    if not needs_parent and request.parent_image is not None:
+        raise InvalidRequest("parent_image", request.parent_image,
+                             f"only a variation or upscale has a parent image, not {request.kind}")
+    if needs_parent and request.strength is None:
+        raise InvalidRequest("strength", None, f"a {request.kind} needs a strength above 0, up to 1")
+    if not needs_parent and request.strength is not None:
+        raise InvalidRequest("strength", request.strength,
+                             f"only a variation or upscale has a strength, not {request.kind}")
+    if request.strength is not None and not 0.0 < request.strength <= 1.0:
+        raise InvalidRequest("strength", request.strength, "allowed above 0, up to 1")
+    if request.strength is not None and int(request.steps * request.strength) < 1:
+        # img2img runs steps × strength denoising steps; zero would return the parent unchanged.
+        raise InvalidRequest("steps", request.steps, f"at least {math.ceil(1 / request.strength)} "
+                             f"for a strength of {request.strength}")
+    if request.kind is JobKind.UPSCALE and request.num_images != 1:
+        raise InvalidRequest("num_images", request.num_images, "an upscale makes exactly 1 image")
+
+
+def _load_object(text: str | bytes) -> dict:
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError) as error:
+        raise InvalidRequest("json", text, f"not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("json", data, "must be a JSON object")
+    return data
+
+
+def _known_fields(cls: type, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InvalidRequest("json", unknown, f"unknown field(s); known: {', '.join(sorted(names))}")
+    required = {f.name for f in fields(cls) if f.default is MISSING}
+    missing = sorted(required - set(data))
+    if missing:
+        raise InvalidRequest("json", missing, "required field(s) missing")
+    return data
+
+
+def _parse_kind(value: Any) -> JobKind:
+    try:
+        return JobKind(value)
+    except ValueError:
+        raise InvalidRequest("kind", value, "allowed: " + ", ".join(JobKind)) from None

@@ -1,0 +1,134 @@
+"""The model registry: named models read from a TOML file.
+
+Each entry names a diffusers pipeline (a hub id or a local folder) and the
+defaults a job gets when the member does not choose. `tiny-random` is
+built in: a random-weight pipeline made in code, for tests and smoke runs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+from generation.contract import MAX_GUIDANCE, MAX_STEPS, SAMPLERS
+from generation.sizes import size_buckets
+
+DTYPES = ("bfloat16", "float16", "float32")
+TINY_RANDOM = "tiny-random"
+
+
+class RegistryError(ValueError):
+    """The registry file or one of its entries is wrong; the message names the key."""
+
+
+class UnknownModel(RegistryError):
+    def __init__(self, name: str, known: list[str]):
+        self.name, self.known = name, known
+        super().__init__(f"model is {name!r}: known models are {', '.join(known)}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    source: str  # hub id or local folder; for the built-in tiny-random, where it is saved
+    pipeline: str  # diffusers text-to-image pipeline class, e.g. StableDiffusionXLPipeline
+    dtype: str  # used on CUDA; the CPU always runs float32
+    base_resolution: int
+    steps: int
+    guidance: float
+    sampler: str
+    license: str
+    negative_prompt: str = ""  # added unless the member writes --style raw
+    upscale_strength: float = 0.3  # img2img strength over the 2× resized image
+    builtin: bool = False
+
+    def __post_init__(self):
+        for key in ("source", "pipeline", "license"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise RegistryError(f"models.{self.name}.{key} is {getattr(self, key)!r}: "
+                                    "must be non-empty text")
+        _check_choice(self, "dtype", DTYPES)
+        _check_choice(self, "sampler", SAMPLERS)
+        _check_number(self, "steps", 1, MAX_STEPS)
+        _check_number(self, "guidance", 0, MAX_GUIDANCE)
+        _check_number(self, "upscale_strength", 0.01, 1)
+        try:
+            size_buckets(self.base_resolution)
+        except ValueError as error:
+            raise RegistryError(f"models.{self.name}: {error}") from None
+
+
+def _check_choice(spec: ModelSpec, key: str, allowed: tuple[str, ...]) -> None:
+    if getattr(spec, key) not in allowed:
+        raise RegistryError(f"models.{spec.name}.{key} is {getattr(spec, key)!r}: "
+                         f"allowed: {', '.join(allowed)}")
+
+
+def _check_number(spec: ModelSpec, key: str, low: float, high: float) -> None:
+    value = getattr(spec, key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise RegistryError(f"models.{spec.name}.{key} is {value!r}: allowed {low} to {high}")
+
+
+def tiny_random_spec(data_dir: Path) -> ModelSpec:
+    """The built-in random-weight pipeline. It renders noise; it exists for tests and smoke runs."""
+    return ModelSpec(
+        name=TINY_RANDOM, source=str(data_dir / "models" / TINY_RANDOM),
+        pipeline="StableDiffusionPipeline", dtype="float32", base_resolution=64,
+        steps=4, guidance=7.5, sampler="euler", license="none: random weights, renders noise",
+        builtin=True,
+    )
+
+
+@dataclass(frozen=True)
+class Registry:
+    models: dict[str, ModelSpec]
+    default: str
+
+    def get(self, name: str | None = None) -> ModelSpec:
+        """The named model, or the default one when name is None."""
+        name = self.default if name is None else name
+        if name not in self.models:
+            raise UnknownModel(name, sorted(self.models))
+        return self.models[name]
+
+
+def load_registry(path: Path | None, data_dir: Path) -> Registry:
+    """Read the registry TOML (the shipped one when path is None) and add tiny-random."""
+    text = path.read_text() if path else resources.files("generation").joinpath(
+        "models.toml").read_text()
+    where = str(path) if path else "shipped models.toml"
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RegistryError(f"{where}: not valid TOML ({error})") from None
+    models = {name: _spec_from_table(name, entry, where)
+              for name, entry in table.get("models", {}).items()}
+    models.setdefault(TINY_RANDOM, tiny_random_spec(data_dir))
+    default = table.get("default", TINY_RANDOM)
+    if default not in models:
+        raise RegistryError(f"{where}: default is {default!r}, which is not one of the models "
+                         f"({', '.join(sorted(models))})")
+    return Registry(models=models, default=default)
+
+
+def _spec_from_table(name: str, entry: dict, where: str) -> ModelSpec:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: models.{name} must be a table of settings")
+    known = {f.name for f in fields(ModelSpec)} - {"name", "builtin"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise RegistryError(f"{where}: models.{name} has unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    try:
+        return ModelSpec(name=name, **entry)
+    except TypeError:
+        missing = sorted(k for k in known if k not in entry and k not in _OPTIONAL)
+        raise RegistryError(f"{where}: models.{name} is missing {', '.join(missing)}") from None
+    except RegistryError as error:
+        raise RegistryError(f"{where}: {error}") from None
+
+
+_OPTIONAL = {"negative_prompt", "upscale_strength"}
