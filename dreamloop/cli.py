@@ -1,0 +1,98 @@
+"""The `dreamloop` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.prompt import PromptError
+from dreamloop.settings import Settings, SettingsError, load_settings
+from generation.contract import InvalidRequest
+from generation.images import GRID_FORMATS
+from generation.registry import RegistryError, load_registry
+
+
+class OutputError(ValueError):
+    """The output path cannot be written as asked."""
+
+
+# Errors a person caused and can fix: shown as one line, never as a traceback.
+USER_ERRORS = (SettingsError, PromptError, InvalidRequest, RegistryError, OutputError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        return args.handler(load_settings(), args, console)
+    except USER_ERRORS as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamloop", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    imagine = commands.add_parser("imagine", help="draw a prompt to a grid file, no Discord")
+    imagine.add_argument("prompt", help='the prompt with any --flags, e.g. "a red fox --ar 3:2"')
+    imagine.add_argument("--model", help="a model name from the registry (default: its default)")
+    imagine.add_argument("--out", type=Path, required=True,
+                         help="grid file (.webp, .jpg, .png); full images go beside it")
+    imagine.set_defaults(handler=_run_imagine)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
+    targets = bench.add_subparsers(required=True, metavar="TARGET")
+    engine = targets.add_parser("engine", help="engine vs plain diffusers; image encoding")
+    engine.add_argument("--model", default="tiny-random")
+    engine.add_argument("--repeats", type=int, default=5)
+    engine.add_argument("--json", action="store_true", help="end with one line of JSON")
+    engine.set_defaults(handler=_run_bench_engine)
+    return parser
+
+
+def _run_imagine(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    grid_format = args.out.suffix.lower().lstrip(".")
+    if grid_format not in GRID_FORMATS:
+        raise OutputError(f"--out is {str(args.out)!r}: the grid file must end in "
+                          f"{', '.join('.' + f for f in GRID_FORMATS)}")
+    _quiet_libraries()
+    from dreamloop.imagine import imagine  # loads torch: only when a command needs it
+
+    imagine(settings, args.prompt, args.model, args.out, grid_format, console)
+    return 0
+
+
+def _run_bench_engine(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    _quiet_libraries()
+    from generation.bench import bench_engine
+
+    spec = load_registry(settings.models_file, settings.data_dir).get(args.model)
+    figures = bench_engine(spec, args.repeats, lambda line: console.print(line, style="dim"))
+    table = Table("figure", "value", title=f"dreamloop bench engine ({spec.name})")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+    if args.json:
+        print(json.dumps(figures), flush=True)
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """Our own progress bars replace the libraries' loading bars and chatter."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Settings: built once at start-up from DREAMLOOP_* environment variables, then passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "dreamloop"
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is a sentence a person can act on."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DREAMLOOP_", frozen=True, extra="ignore")
+
+    data_dir: Path = default_data_dir()  # models, images and embedded servers live here
+    models_file: Path | None = None  # registry TOML; None means the shipped models.toml
+
+    @field_validator("models_file")
+    @classmethod
+    def _models_file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"there is no file at {path}")
+        return path
+
+
+def load_settings() -> Settings:
+    """Read the environment once; a bad value stops start-up with a plain sentence."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(_describe(e) for e in error.errors())
+        raise SettingsError(f"dreamloop cannot start: {problems}") from None
+
+
+def _describe(error: dict) -> str:
+    name = "DREAMLOOP_" + "_".join(map(str, error["loc"])).upper()
+    return f"{name}: {error['msg'].removeprefix('Value error, ')}"

@@ -1,0 +1,237 @@
+"""The engine: one diffusers pipeline kept resident, and the three things it draws.
+
+txt2img for a batch of compatible jobs in one pipeline call, variations by
+img2img from a parent image, and a 2× upscale (img2img over the image resized
+with Lanczos, which adds the detail a plain resize cannot). Image i of a job
+always uses seed + i, with its own CPU generator, so any image can be re-made
+exactly and the result does not depend on what else shared the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import diffusers
+import torch
+from PIL import Image
+
+from generation.contract import GenerationRequest, JobKind
+from generation.preview import latents_to_previews
+from generation.registry import ModelSpec
+from generation.tiny import ensure_tiny_pipeline
+
+# Sampler names of the job contract → diffusers scheduler class and its options.
+SCHEDULERS = {
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "ddim": ("DDIMScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "flow_euler": ("FlowMatchEulerDiscreteScheduler", {}),
+}
+
+
+class Cancelled(Exception):
+    """The job was cancelled between two denoising steps."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int  # steps done so far
+    total: int
+    latents: torch.Tensor
+    pipeline_class: str
+
+    def previews(self) -> list[Image.Image]:
+        """Small RGB previews, one per image of the call; [] where none can be made.
+
+        Computed on demand, inside the progress callback: cheap but not free, so
+        callers ask only when they will show one.
+        """
+        return latents_to_previews(self.latents, self.pipeline_class)
+
+
+ProgressFn = Callable[[Progress], None]
+CancelFn = Callable[[], bool]
+
+
+class Engine:
+    def __init__(self, spec: ModelSpec, pipeline: diffusers.DiffusionPipeline):
+        self.spec = spec
+        self.pipeline = pipeline
+        self.device = pipeline.device
+        # Every sampler switch starts from the model's own scheduler config,
+        # so options of one sampler (karras sigmas) never leak into the next.
+        self._scheduler_config = pipeline.scheduler.config
+        self._samplers: dict[int, str] = {}  # id(pipeline) → sampler it is set up for
+
+    @classmethod
+    def load(cls, spec: ModelSpec, device: str | None = None) -> Engine:
+        """Load spec's pipeline once: CUDA in the registry's dtype when present, else CPU float32."""
+        # 1. choose the device and dtype
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = getattr(torch, spec.dtype) if device.startswith("cuda") else torch.float32
+        # 2. the built-in tiny-random is built and saved once, then loaded like any model
+        if spec.builtin:
+            ensure_tiny_pipeline(Path(spec.source))
+        # 3. load through from_pretrained and keep it resident
+        pipeline_class = getattr(diffusers, spec.pipeline)
+        pipeline = pipeline_class.from_pretrained(
+            spec.source, dtype=dtype, local_files_only=spec.builtin)
+        pipeline.to(device)
+        pipeline.set_progress_bar_config(disable=True)
+        return cls(spec, pipeline)
+
+    @cached_property
+    def img2img(self) -> diffusers.DiffusionPipeline:
+        """The image-to-image pipeline sharing this pipeline's weights (no extra memory)."""
+        pipeline = diffusers.AutoPipelineForImage2Image.from_pipe(self.pipeline)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    def run(self, request: GenerationRequest, parent: Image.Image | None = None,
+            on_progress: ProgressFn | None = None,
+            should_cancel: CancelFn | None = None) -> list[Image.Image]:
+        """Draw one job of any kind; returns its images in slot order."""
+        if request.kind in (JobKind.IMAGINE, JobKind.REROLL):
+            return self.txt2img([request], on_progress, should_cancel)[0]
+        if parent is None:
+            raise ValueError(f"parent is None: a {request.kind} job needs its parent image")
+        if request.kind is JobKind.VARIATION:
+            return self.variation(request, parent, on_progress, should_cancel)
+        return [self.upscale(request, parent, on_progress, should_cancel)]
+
+    def txt2img(self, requests: Sequence[GenerationRequest],
+                on_progress: ProgressFn | None = None,
+                should_cancel: CancelFn | None = None) -> list[list[Image.Image]]:
+        """Draw a batch of compatible text-to-image jobs in one pipeline call."""
+        # 1. check the batch shares everything one pipeline call shares
+        first = self._check_batch(requests, (JobKind.IMAGINE, JobKind.REROLL))
+        # 2. one prompt and one generator per image: image i of a job uses seed + i
+        prompts = [r.prompt for r in requests for _ in range(r.num_images)]
+        negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
+        generators = [_generator(seed) for r in requests for seed in r.seeds]
+        # 3. sample
+        with self._prepared(self.pipeline, first):
+            images = self.pipeline(
+                prompt=prompts, negative_prompt=negatives if any(negatives) else None,
+                width=first.width, height=first.height, num_inference_steps=first.steps,
+                guidance_scale=first.guidance, generator=generators,
+                callback_on_step_end=self._step_callback(on_progress, should_cancel),
+            ).images
+        # 4. hand each job its own images
+        return _split(images, [r.num_images for r in requests])
+
+    def variation(self, request: GenerationRequest, parent: Image.Image,
+                  on_progress: ProgressFn | None = None,
+                  should_cancel: CancelFn | None = None) -> list[Image.Image]:
+        """Draw num_images variations of parent by img2img at the request's strength."""
+        self._check_batch([request], (JobKind.VARIATION,))
+        _check_image_size(parent, request.width, request.height)
+        return self._img2img(request, parent, on_progress, should_cancel)
+
+    def upscale(self, request: GenerationRequest, image: Image.Image,
+                on_progress: ProgressFn | None = None,
+                should_cancel: CancelFn | None = None) -> Image.Image:
+        """Twice the width and height: a Lanczos resize, then img2img adds real detail."""
+        self._check_batch([request], (JobKind.UPSCALE,))
+        _check_image_size(image, request.width, request.height)
+        resized = image.convert("RGB").resize((2 * image.width, 2 * image.height),
+                                              Image.Resampling.LANCZOS)
+        return self._img2img(request, resized, on_progress, should_cancel)[0]
+
+    def _img2img(self, request: GenerationRequest, image: Image.Image,
+                 on_progress: ProgressFn | None, should_cancel: CancelFn | None):
+        n = request.num_images
+        with self._prepared(self.img2img, request):
+            return self.img2img(
+                prompt=[request.prompt] * n,
+                negative_prompt=[request.negative_prompt] * n if request.negative_prompt else None,
+                image=[image.convert("RGB")] * n, strength=request.strength,
+                num_inference_steps=request.steps, guidance_scale=request.guidance,
+                generator=[_generator(seed) for seed in request.seeds],
+                callback_on_step_end=self._step_callback(on_progress, should_cancel),
+            ).images
+
+    def _check_batch(self, requests: Sequence[GenerationRequest],
+                     kinds: tuple[JobKind, ...]) -> GenerationRequest:
+        if not requests:
+            raise ValueError("requests is empty: pass at least one request")
+        first = requests[0]
+        if first.model != self.spec.name:
+            raise ValueError(f"model is {first.model!r}: this engine runs {self.spec.name!r}")
+        if first.kind not in kinds:
+            raise ValueError(f"kind is {first.kind!r}: allowed here: {', '.join(kinds)}")
+        for i, request in enumerate(requests[1:], start=1):
+            if request.batch_key() != first.batch_key():
+                raise ValueError(f"requests[{i}] does not match requests[0]: a batch shares model, "
+                                 "kind, size, steps, guidance, sampler, tile and strength")
+        return first
+
+    @contextlib.contextmanager
+    def _prepared(self, pipeline, request: GenerationRequest) -> Iterator[None]:
+        self._use_sampler(pipeline, request.sampler)
+        with _seamless(pipeline, request.tile):
+            yield
+
+    def _use_sampler(self, pipeline, name: str) -> None:
+        if self._samplers.get(id(pipeline)) == name:
+            return
+        class_name, options = SCHEDULERS[name]
+        scheduler_class = getattr(diffusers, class_name)
+        pipeline.scheduler = scheduler_class.from_config(self._scheduler_config, **options)
+        self._samplers[id(pipeline)] = name
+
+    def _step_callback(self, on_progress: ProgressFn | None, should_cancel: CancelFn | None):
+        pipeline_class = self.spec.pipeline
+
+        def callback(pipeline, step: int, timestep, tensors: dict) -> dict:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            if on_progress is not None:
+                on_progress(Progress(step + 1, pipeline.num_timesteps, tensors["latents"],
+                                     pipeline_class))
+            return {}
+
+        return callback
+
+
+def _generator(seed: int) -> torch.Generator:
+    # CPU generators draw the same noise on every machine, GPU or not.
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def _split(images: list, sizes: list[int]) -> list[list]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(images[start:start + size])
+        start += size
+    return out
+
+
+def _check_image_size(image: Image.Image, width: int, height: int) -> None:
+    if image.size != (width, height):
+        raise ValueError(f"image size is {image.width}x{image.height}: the request says "
+                         f"{width}x{height}")
+
+
+@contextlib.contextmanager
+def _seamless(pipeline, tile: bool) -> Iterator[None]:
+    """Circular padding in every convolution makes the image tile seamlessly (--tile)."""
+    if not tile:
+        yield
+        return
+    convs = [m for name in ("unet", "vae") if getattr(pipeline, name, None) is not None
+             for m in getattr(pipeline, name).modules() if isinstance(m, torch.nn.Conv2d)]
+    for conv in convs:
+        conv.padding_mode = "circular"
+    try:
+        yield
+    finally:
+        for conv in convs:
+            conv.padding_mode = "zeros"

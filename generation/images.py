@@ -1,0 +1,71 @@
+"""Image files: the 2×2 grid members see, and the full images we keep.
+
+The grid is what Discord shows, so it is small and quick to encode (WebP or
+JPEG under the channel's upload limit). The full images are the record the
+dataset is built from, so they are lossless PNG, at a fast compression level:
+default PNG compression can cost 15-35% of a job's GPU time (REFERENCE.md §5).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from PIL import Image
+
+DISCORD_UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes; interactions report the channel's real limit
+GRID_COLUMNS = 2
+PNG_COMPRESS_LEVEL = 1
+EMPTY_SLOT = (32, 32, 32)
+# Tried in order until the grid fits the byte budget; then the grid is shrunk.
+QUALITY_LADDER = (80, 65, 50)
+SHRINK_FACTOR = 0.75
+GRID_FORMATS = {"webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG", "png": "PNG"}
+
+
+def make_grid(images: Sequence[Image.Image]) -> Image.Image:
+    """Images left to right, top to bottom, two to a row (slot 1 top left)."""
+    if not 1 <= len(images) <= 4:
+        raise ValueError(f"images has {len(images)} items: a grid holds 1 to 4")
+    size = images[0].size
+    if any(image.size != size for image in images):
+        raise ValueError(f"image sizes are {[i.size for i in images]}: a grid needs one size")
+    columns = min(GRID_COLUMNS, len(images))
+    rows = -(-len(images) // columns)
+    grid = Image.new("RGB", (columns * size[0], rows * size[1]), EMPTY_SLOT)
+    for slot, image in enumerate(images):
+        grid.paste(image.convert("RGB"), ((slot % columns) * size[0], (slot // columns) * size[1]))
+    return grid
+
+
+def encode_grid(grid: Image.Image, fmt: str = "webp",
+                max_bytes: int = DISCORD_UPLOAD_LIMIT) -> bytes:
+    """The grid as fmt in at most max_bytes: lower quality first, then smaller."""
+    if fmt not in GRID_FORMATS:
+        raise ValueError(f"fmt is {fmt!r}: allowed: {', '.join(GRID_FORMATS)}")
+    image = grid
+    while min(image.size) >= 16:
+        for quality in QUALITY_LADDER:
+            data = _encode(image, GRID_FORMATS[fmt], quality)
+            if len(data) <= max_bytes:
+                return data
+        image = image.resize((int(image.width * SHRINK_FACTOR), int(image.height * SHRINK_FACTOR)),
+                             Image.Resampling.LANCZOS)
+    raise ValueError(f"max_bytes is {max_bytes}: too small for any readable {fmt} grid")
+
+
+def _encode(image: Image.Image, pillow_format: str, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    if pillow_format == "WEBP":
+        # method 0 is WebP's fastest: ~8x quicker than the default for a little more size.
+        image.save(buffer, "WEBP", quality=quality, method=0)
+    elif pillow_format == "JPEG":
+        image.save(buffer, "JPEG", quality=quality)
+    else:
+        image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """A full-size image, lossless, at a fast compression level."""
+    return _encode(image, "PNG", 0)
