@@ -1,0 +1,83 @@
+"""The grid members see and the full images we keep."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.images import encode_grid, encode_png, make_grid
+
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+
+
+def solid(colour, size=(64, 48)) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+def noisy(side: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+
+
+def test_grid_puts_slot_1_top_left_and_slot_4_bottom_right():
+    grid = make_grid([solid(c) for c in COLOURS])
+    assert grid.size == (128, 96)
+    centres = [(32, 24), (96, 24), (32, 72), (96, 72)]
+    assert [grid.getpixel(xy) for xy in centres] == COLOURS
+
+
+@pytest.mark.parametrize(("count", "size"), [(1, (64, 48)), (2, (128, 48)), (3, (128, 96))])
+def test_grid_of_fewer_images(count, size):
+    grid = make_grid([solid(c) for c in COLOURS[:count]])
+    assert grid.size == size
+    if count == 3:
+        assert grid.getpixel((96, 72)) == (32, 32, 32)  # the empty slot
+
+
+@pytest.mark.parametrize("count", [0, 5])
+def test_grid_holds_one_to_four_images(count):
+    with pytest.raises(ValueError, match=f"images has {count} items: a grid holds 1 to 4"):
+        make_grid([solid((0, 0, 0))] * count)
+
+
+def test_grid_needs_one_size():
+    with pytest.raises(ValueError, match="a grid needs one size"):
+        make_grid([solid((0, 0, 0)), solid((0, 0, 0), (32, 32))])
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("webp", b"RIFF"), ("jpeg", b"\xff\xd8"),
+                                            ("png", b"\x89PNG")])
+def test_grid_encodes_in_the_asked_format(fmt, magic):
+    data = encode_grid(make_grid([solid(c) for c in COLOURS]), fmt)
+    assert data.startswith(magic)
+    assert Image.open(io.BytesIO(data)).size == (128, 96)
+
+
+def test_grid_over_the_budget_loses_quality_then_size_but_fits():
+    grid = make_grid([noisy(256, seed) for seed in range(4)])
+    full = encode_grid(grid, "webp")
+    budget = len(full) // 5
+    small = encode_grid(grid, "webp", max_bytes=budget)
+    assert len(small) <= budget
+    shrunk = Image.open(io.BytesIO(small))
+    assert shrunk.width < grid.width and shrunk.width / shrunk.height == pytest.approx(1, abs=0.01)
+
+
+def test_a_budget_too_small_for_any_grid_is_an_error():
+    with pytest.raises(ValueError, match="max_bytes is 10: too small for any readable webp grid"):
+        encode_grid(make_grid([noisy(64)]), "webp", max_bytes=10)
+
+
+def test_unknown_grid_format_is_an_error():
+    with pytest.raises(ValueError, match="fmt is 'gif': allowed: webp, jpeg, jpg, png"):
+        encode_grid(solid((0, 0, 0)), "gif")
+
+
+def test_full_images_are_lossless_png():
+    image = noisy(128)
+    data = encode_png(image)
+    assert data.startswith(b"\x89PNG")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(image))
