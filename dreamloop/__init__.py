@@ -1,0 +1,1 @@
+"""Composition: settings and the `dreamloop` command. Nothing imports this package back."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +21,8 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DREAMLOOP_", frozen=True, extra="ignore")
 
-    data_dir: Path = default_data_dir()  # models, images and embedded servers live here
+    # models, images and embedded servers live here
+    data_dir: Path = Field(default_factory=default_data_dir)
     models_file: Path | None = None  # registry TOML; None means the shipped models.toml
 
     @field_validator("models_file")

@@ -1,0 +1,1 @@
+"""The GPU side: job contract, model registry, diffusers engine, images. Torch lives only here."""

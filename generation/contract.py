@@ -108,9 +108,9 @@ class GenerationRequest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> GenerationRequest:
-        data = _load_object(text)
-        data["kind"] = _parse_kind(data.get("kind"))
-        return cls(**_known_fields(cls, data))
+        data = _known_fields(cls, _load_object(text))
+        data["kind"] = _parse_kind(data["kind"])
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,11 @@ class ResultImage:
     def __post_init__(self):
         _check_types(self)
         _check_range("slot", self.slot, 1, MAX_IMAGES)
-        _check_range("seed", self.seed, 0, MAX_SEED + MAX_IMAGES)
+        _check_range("seed", self.seed, 0, MAX_SEED + MAX_IMAGES - 1)  # seed + slot - 1
         if not self.key:
             raise InvalidRequest("key", self.key, "a blob key is required")
-        if len(self.sha256) != 64:
-            raise InvalidRequest("sha256", self.sha256, "64 hex digits")
+        if len(self.sha256) != 64 or not set(self.sha256) <= set("0123456789abcdef"):
+            raise InvalidRequest("sha256", self.sha256, "64 lowercase hex digits")
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def _check_text(name: str, text: str, allow_empty: bool) -> None:
 
 def _is_forbidden_char(char: str) -> bool:
     # Cc = control characters (NUL included), Cs = lone surrogates that UTF-8 cannot carry.
-    return char not in "\t\n" and unicodedata.category(char) in ("Cc", "Cs")
+    return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cs")
 
 
 def _check_size(width: int, height: int) -> None:
@@ -241,26 +241,35 @@ def _check_size(width: int, height: int) -> None:
 
 
 def _check_kind_fields(request: GenerationRequest) -> None:
-    needs_parent = request.kind in (JobKind.VARIATION, JobKind.UPSCALE)
-    if needs_parent and not request.parent_image:
+    # Variations and upscales are img2img from a parent image; the other kinds start from noise.
+    kind, img2img = request.kind, request.kind in (JobKind.VARIATION, JobKind.UPSCALE)
+    if img2img and not request.parent_image:
         raise InvalidRequest("parent_image", request.parent_image,
-                             f"a {request.kind} needs the blob key of its parent image")
-    if not needs_parent and request.parent_image is not None:
+                             f"a {kind} needs the blob key of its parent image")
+    if not img2img and request.parent_image is not None:
         raise InvalidRequest("parent_image", request.parent_image,
-                             f"only a variation or upscale has a parent image, not {request.kind}")
-    if needs_parent and request.strength is None:
-        raise InvalidRequest("strength", None, f"a {request.kind} needs a strength above 0, up to 1")
-    if not needs_parent and request.strength is not None:
+                             f"only a variation or upscale has a parent image, not {kind}")
+    if not img2img and request.strength is not None:
         raise InvalidRequest("strength", request.strength,
-                             f"only a variation or upscale has a strength, not {request.kind}")
-    if request.strength is not None and not 0.0 < request.strength <= 1.0:
-        raise InvalidRequest("strength", request.strength, "allowed above 0, up to 1")
-    if request.strength is not None and int(request.steps * request.strength) < 1:
-        # img2img runs steps × strength denoising steps; zero would return the parent unchanged.
-        raise InvalidRequest("steps", request.steps, f"at least {math.ceil(1 / request.strength)} "
-                             f"for a strength of {request.strength}")
-    if request.kind is JobKind.UPSCALE and request.num_images != 1:
+                             f"only a variation or upscale has a strength, not {kind}")
+    if img2img:
+        _check_strength(request)
+    if kind is JobKind.UPSCALE and request.num_images != 1:
         raise InvalidRequest("num_images", request.num_images, "an upscale makes exactly 1 image")
+
+
+def _check_strength(request: GenerationRequest) -> None:
+    if request.strength is None or not 0.0 < request.strength <= 1.0:
+        raise InvalidRequest("strength", request.strength,
+                             f"a {request.kind} needs a strength above 0, up to 1")
+    # img2img runs steps × strength denoising steps; zero would return the parent unchanged.
+    needed = math.ceil(1 / request.strength)
+    if needed > MAX_STEPS:
+        raise InvalidRequest("strength", request.strength, f"at least 1/{MAX_STEPS}, or no "
+                             "denoising step would run")
+    if int(request.steps * request.strength) < 1:
+        raise InvalidRequest("steps", request.steps, f"at least {needed} for a strength of "
+                             f"{request.strength}")
 
 
 def _load_object(text: str | bytes) -> dict:
@@ -277,7 +286,8 @@ def _known_fields(cls: type, data: dict) -> dict:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise InvalidRequest("json", unknown, f"unknown field(s); known: {', '.join(sorted(names))}")
+        known = ", ".join(sorted(names))
+        raise InvalidRequest("json", unknown, f"unknown field(s); known: {known}")
     required = {f.name for f in fields(cls) if f.default is MISSING}
     missing = sorted(required - set(data))
     if missing:

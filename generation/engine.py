@@ -72,7 +72,7 @@ class Engine:
 
     @classmethod
     def load(cls, spec: ModelSpec, device: str | None = None) -> Engine:
-        """Load spec's pipeline once: CUDA in the registry's dtype when present, else CPU float32."""
+        """Load spec's pipeline: CUDA in the registry's dtype when present, else CPU float32."""
         # 1. choose the device and dtype
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = getattr(torch, spec.dtype) if device.startswith("cuda") else torch.float32

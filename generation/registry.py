@@ -8,7 +8,7 @@ built in: a random-weight pipeline made in code, for tests and smoke runs.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -45,10 +45,11 @@ class ModelSpec:
     builtin: bool = False
 
     def __post_init__(self):
+        for f in fields(self):
+            _check_type(self, f.name)
         for key in ("source", "pipeline", "license"):
-            if not isinstance(getattr(self, key), str) or not getattr(self, key):
-                raise RegistryError(f"models.{self.name}.{key} is {getattr(self, key)!r}: "
-                                    "must be non-empty text")
+            if not getattr(self, key):
+                raise RegistryError(f"models.{self.name}.{key} is empty: must be non-empty text")
         _check_choice(self, "dtype", DTYPES)
         _check_choice(self, "sampler", SAMPLERS)
         _check_number(self, "steps", 1, MAX_STEPS)
@@ -57,18 +58,33 @@ class ModelSpec:
         try:
             size_buckets(self.base_resolution)
         except ValueError as error:
-            raise RegistryError(f"models.{self.name}: {error}") from None
+            raise RegistryError(f"models.{self.name}.{error}") from None
+
+
+# TOML gives ints for whole numbers: a float field takes both, an int field only ints.
+_TYPES = {"base_resolution": int, "steps": int, "guidance": int | float,
+          "upscale_strength": int | float, "builtin": bool}
+
+
+_TYPE_NAMES = {int: "a whole number", str: "text", bool: "true or false"}
+
+
+def _check_type(spec: ModelSpec, key: str) -> None:
+    value, expected = getattr(spec, key), _TYPES.get(key, str)
+    if isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected):
+        wanted = _TYPE_NAMES.get(expected, "a number")
+        raise RegistryError(f"models.{spec.name}.{key} is {value!r}: must be {wanted}")
 
 
 def _check_choice(spec: ModelSpec, key: str, allowed: tuple[str, ...]) -> None:
     if getattr(spec, key) not in allowed:
         raise RegistryError(f"models.{spec.name}.{key} is {getattr(spec, key)!r}: "
-                         f"allowed: {', '.join(allowed)}")
+                            f"allowed: {', '.join(allowed)}")
 
 
 def _check_number(spec: ModelSpec, key: str, low: float, high: float) -> None:
     value = getattr(spec, key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+    if not low <= value <= high:
         raise RegistryError(f"models.{spec.name}.{key} is {value!r}: allowed {low} to {high}")
 
 
@@ -97,38 +113,50 @@ class Registry:
 
 def load_registry(path: Path | None, data_dir: Path) -> Registry:
     """Read the registry TOML (the shipped one when path is None) and add tiny-random."""
-    text = path.read_text() if path else resources.files("generation").joinpath(
-        "models.toml").read_text()
     where = str(path) if path else "shipped models.toml"
     try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise RegistryError(f"{where}: not valid TOML ({error})") from None
-    models = {name: _spec_from_table(name, entry, where)
-              for name, entry in table.get("models", {}).items()}
-    models.setdefault(TINY_RANDOM, tiny_random_spec(data_dir))
-    default = table.get("default", TINY_RANDOM)
-    if default not in models:
-        raise RegistryError(f"{where}: default is {default!r}, which is not one of the models "
-                         f"({', '.join(sorted(models))})")
-    return Registry(models=models, default=default)
-
-
-def _spec_from_table(name: str, entry: dict, where: str) -> ModelSpec:
-    if not isinstance(entry, dict):
-        raise RegistryError(f"{where}: models.{name} must be a table of settings")
-    known = {f.name for f in fields(ModelSpec)} - {"name", "builtin"}
-    unknown = sorted(set(entry) - known)
-    if unknown:
-        raise RegistryError(f"{where}: models.{name} has unknown key(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
-    try:
-        return ModelSpec(name=name, **entry)
-    except TypeError:
-        missing = sorted(k for k in known if k not in entry and k not in _OPTIONAL)
-        raise RegistryError(f"{where}: models.{name} is missing {', '.join(missing)}") from None
+        return _registry_from_table(_read_toml(path), data_dir)
     except RegistryError as error:
         raise RegistryError(f"{where}: {error}") from None
 
 
-_OPTIONAL = {"negative_prompt", "upscale_strength"}
+def _read_toml(path: Path | None) -> dict:
+    text = path.read_text() if path else resources.files("generation").joinpath(
+        "models.toml").read_text()
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RegistryError(f"not valid TOML ({error})") from None
+
+
+def _registry_from_table(table: dict, data_dir: Path) -> Registry:
+    unknown = sorted(set(table) - {"default", "models"})
+    if unknown:
+        raise RegistryError(f"unknown key(s) {', '.join(unknown)}; known: default, models")
+    entries = table.get("models", {})
+    if not isinstance(entries, dict):
+        raise RegistryError("models must be a table of [models.NAME] tables")
+    if TINY_RANDOM in entries:
+        raise RegistryError(f"models.{TINY_RANDOM} is built in: give your model another name")
+    models = {name: _spec_from_table(name, entry) for name, entry in entries.items()}
+    models[TINY_RANDOM] = tiny_random_spec(data_dir)
+    default = table.get("default", TINY_RANDOM)
+    if not isinstance(default, str) or default not in models:
+        raise RegistryError(f"default is {default!r}, which is not one of the models "
+                            f"({', '.join(sorted(models))})")
+    return Registry(models=models, default=default)
+
+
+def _spec_from_table(name: str, entry: dict) -> ModelSpec:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"models.{name} must be a table of settings")
+    known = {f.name for f in fields(ModelSpec)} - {"name", "builtin"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise RegistryError(f"models.{name} has unknown key(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known))}")
+    missing = sorted(f.name for f in fields(ModelSpec)
+                     if f.name in known - set(entry) and f.default is MISSING)
+    if missing:
+        raise RegistryError(f"models.{name} is missing {', '.join(missing)}")
+    return ModelSpec(name=name, **entry)
