@@ -14,7 +14,7 @@ from bot.prompt import PromptError
 from dreamloop.settings import Settings, SettingsError, load_settings
 from generation.contract import InvalidRequest
 from generation.images import GRID_FORMATS
-from generation.registry import RegistryError, load_registry
+from generation.registry import ModelLoadError, RegistryError, load_registry
 
 
 class OutputError(ValueError):
@@ -22,7 +22,8 @@ class OutputError(ValueError):
 
 
 # Errors a person caused and can fix: shown as one line, never as a traceback.
-USER_ERRORS = (SettingsError, PromptError, InvalidRequest, RegistryError, OutputError)
+USER_ERRORS = (SettingsError, PromptError, InvalidRequest, RegistryError, ModelLoadError,
+               OutputError)
 
 
 def main(argv: list[str] | None = None) -> int:

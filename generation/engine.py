@@ -21,7 +21,7 @@ from PIL import Image
 
 from generation.contract import GenerationRequest, JobKind
 from generation.preview import latents_to_previews
-from generation.registry import ModelSpec
+from generation.registry import ModelLoadError, ModelSpec
 from generation.tiny import ensure_tiny_pipeline
 
 # Sampler names of the job contract → diffusers scheduler class and its options.
@@ -80,9 +80,7 @@ class Engine:
         if spec.builtin:
             ensure_tiny_pipeline(Path(spec.source))
         # 3. load through from_pretrained and keep it resident
-        pipeline_class = getattr(diffusers, spec.pipeline)
-        pipeline = pipeline_class.from_pretrained(
-            spec.source, dtype=dtype, local_files_only=spec.builtin)
+        pipeline = _from_pretrained(spec, dtype)
         pipeline.to(device)
         pipeline.set_progress_bar_config(disable=True)
         return cls(spec, pipeline)
@@ -199,6 +197,20 @@ class Engine:
             return {}
 
         return callback
+
+
+def _from_pretrained(spec: ModelSpec, dtype: torch.dtype) -> diffusers.DiffusionPipeline:
+    pipeline_class = getattr(diffusers, spec.pipeline, None)
+    if not isinstance(pipeline_class, type) or not issubclass(pipeline_class,
+                                                              diffusers.DiffusionPipeline):
+        raise ModelLoadError(f"models.{spec.name}.pipeline is {spec.pipeline!r}: not a diffusers "
+                             "pipeline class (e.g. StableDiffusionXLPipeline)")
+    try:
+        return pipeline_class.from_pretrained(spec.source, dtype=dtype,
+                                              local_files_only=spec.builtin)
+    except (OSError, ValueError) as error:  # missing files, no network, a bad checkpoint
+        raise ModelLoadError(f"cannot load model {spec.name!r} from {spec.source!r}: "
+                             f"{error}") from error
 
 
 def _generator(seed: int) -> torch.Generator:

@@ -29,6 +29,10 @@ class UnknownModel(RegistryError):
         super().__init__(f"model is {name!r}: known models are {', '.join(known)}")
 
 
+class ModelLoadError(Exception):
+    """A model could not be loaded; the message names it, where from, and why."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str

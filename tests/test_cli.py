@@ -111,3 +111,15 @@ def test_bench_engine_ends_with_a_json_line_of_figures(cli_env):
     assert figures["engine_vs_plain"] == pytest.approx(
         figures["engine_s_per_job"] / figures["plain_s_per_job"], rel=0.01)
     assert figures["model"] == "tiny-random" and figures["images_per_job"] == 4
+
+
+def test_a_model_that_cannot_be_fetched_is_one_clear_line(cli_env, tmp_path):
+    models = tmp_path / "models.toml"
+    models.write_text('default = "hubby"\n[models.hubby]\nsource = "someone/not-here"\n'
+                      'pipeline = "StableDiffusionPipeline"\ndtype = "float16"\n'
+                      'base_resolution = 512\nsteps = 20\nguidance = 7.0\nsampler = "euler"\n'
+                      'license = "test"\n')
+    env = cli_env | {"DREAMLOOP_MODELS_FILE": str(models), "HF_HUB_OFFLINE": "1"}
+    result = dreamloop("imagine", "a fox", "--out", "fox.webp", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot load model 'hubby' from 'someone/not-here'" in " ".join(result.stderr.split())

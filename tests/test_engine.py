@@ -174,3 +174,15 @@ def test_cuda_runs_in_the_registry_dtype(data_dir):
     engine = Engine.load(spec)
     assert engine.pipeline.unet.dtype == torch.bfloat16
     assert len(engine.run(imagine_request())) == 4
+
+
+def test_a_model_that_cannot_be_loaded_says_which_and_why(data_dir, tmp_path):
+    from generation.registry import ModelLoadError, tiny_random_spec
+
+    missing = dataclasses.replace(tiny_random_spec(data_dir), name="mine", builtin=False,
+                                  source=str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelLoadError, match=f"cannot load model 'mine' from '{missing.source}'"):
+        Engine.load(missing, device="cpu")
+    not_a_pipeline = dataclasses.replace(missing, pipeline="AutoencoderKL")
+    with pytest.raises(ModelLoadError, match="pipeline is 'AutoencoderKL': not a diffusers"):
+        Engine.load(not_a_pipeline, device="cpu")
