@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # models, images and embedded servers live here
     data_dir: Path = Field(default_factory=default_data_dir)
     models_file: Path | None = None  # registry TOML; None means the shipped models.toml
+    database_url: str | None = None  # None: an embedded PostgreSQL under data_dir
+    database_pool_size: int = Field(default=10, ge=1, le=100)  # connections per process
 
     @field_validator("models_file")
     @classmethod

@@ -103,14 +103,21 @@ class GenerationRequest:
         return (self.model, kind, self.width, self.height, self.steps, self.guidance,
                 self.sampler, self.tile, self.strength)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (the kind as its text)."""
+        return asdict(self) | {"kind": str(self.kind)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        data = _known_fields(cls, data)
+        return cls(**data | {"kind": _parse_kind(data["kind"])})
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> GenerationRequest:
-        data = _known_fields(cls, _load_object(text))
-        data["kind"] = _parse_kind(data["kind"])
-        return cls(**data)
+        return cls.from_dict(_load_object(text))
 
 
 @dataclass(frozen=True)

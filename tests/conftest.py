@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,46 @@ def cli_env(data_dir) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMLOOP_")}
     env["DREAMLOOP_DATA_DIR"] = str(data_dir)
     return env
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """DREAMLOOP_TEST_DATABASE_URL when set (CI's server), else a throwaway embedded one."""
+    url = os.environ.get("DREAMLOOP_TEST_DATABASE_URL")
+    if url:
+        return url
+    from db.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(tmp_path_factory.mktemp("embedded"))
+
+
+@pytest.fixture
+async def db_schema(database_url):
+    """A fresh, empty schema for one test, dropped afterwards."""
+    import asyncpg
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield name
+    finally:
+        await admin.execute(f"DROP SCHEMA {name} CASCADE")
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database_url, db_schema):
+    """A migrated pool whose connections see only this test's schema."""
+    from db.connection import create_pool
+    from db.migrate import migrate
+
+    pool = await create_pool(database_url, size=20, server_settings={"search_path": db_schema})
+    async with pool.acquire() as connection:
+        await migrate(connection)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from generation.contract import GenerationRequest, JobKind
+from generation.contract import JobKind
 from generation.engine import Cancelled, Engine
 from generation.tiny import ensure_tiny_pipeline
-
-
-def imagine_request(**changes) -> GenerationRequest:
-    fields = dict(kind=JobKind.IMAGINE, prompt="a red fox in snow", model="tiny-random",
-                  width=64, height=64, steps=4, guidance=7.5, sampler="euler", seed=7)
-    return GenerationRequest(**(fields | changes))
+from tests.factories import imagine_request
 
 
 def pixels(images) -> list[np.ndarray]:

@@ -1,0 +1,70 @@
+"""Feedback events (every click and vote, append-only) and comparisons (pairs with a winner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+FEEDBACK_KINDS = ("upscale_pick", "variation_pick", "reroll", "thumbs_up", "thumbs_down",
+                  "favourite", "vote")
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    member_id: int
+    kind: str
+    shown_at: datetime  # when the member first saw what they decided on
+    job_id: int | None = None
+    image_id: int | None = None
+    shown_slot: int | None = None  # grid slot 1-4, or 1/2 for left/right in /rate
+    interaction_id: int | None = None  # the click; a retried click is recorded once
+    decided_at: datetime | None = None  # None: now, as the database sees it
+
+
+async def record_feedback(conn: asyncpg.Connection, event: FeedbackEvent) -> tuple[int, bool]:
+    """Append an event; returns (event id, created). A repeat of an interaction adds nothing."""
+    async with conn.transaction():
+        await conn.execute("INSERT INTO members (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                           event.member_id)
+        event_id = await conn.fetchval(
+            """INSERT INTO feedback_events (interaction_id, member_id, kind, job_id, image_id,
+                                            shown_slot, shown_at, decided_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))
+               ON CONFLICT (interaction_id) DO NOTHING
+               RETURNING id""",
+            event.interaction_id, event.member_id, event.kind, event.job_id, event.image_id,
+            event.shown_slot, event.shown_at, event.decided_at)
+    if event_id is not None:
+        return event_id, True
+    return await conn.fetchval("SELECT id FROM feedback_events WHERE interaction_id = $1",
+                               event.interaction_id), False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    image_a_id: int
+    image_b_id: int
+    prompt: str
+    label: str  # a, b, tie, both_bad
+    source: str  # explicit (a vote), implicit_upscale, implicit_variation (implied by a pick)
+    member_id: int
+    shown_slot_a: int
+    shown_slot_b: int
+    decision_ms: int | None = None
+    feedback_event_id: int | None = None
+
+
+async def record_comparison(conn: asyncpg.Connection, pair: Comparison) -> int | None:
+    """Store a pair; None when the member already voted on it (one vote per member and pair)."""
+    return await conn.fetchval(
+        """INSERT INTO comparisons (image_a_id, image_b_id, prompt, label, source, member_id,
+                                    shown_slot_a, shown_slot_b, decision_ms, feedback_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (member_id, least(image_a_id, image_b_id),
+                        greatest(image_a_id, image_b_id)) WHERE source = 'explicit'
+           DO NOTHING
+           RETURNING id""",
+        pair.image_a_id, pair.image_b_id, pair.prompt, pair.label, pair.source, pair.member_id,
+        pair.shown_slot_a, pair.shown_slot_b, pair.decision_ms, pair.feedback_event_id)

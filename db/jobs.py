@@ -1,0 +1,216 @@
+"""Jobs: created idempotently, moved through their states by conditional updates.
+
+Every state change is `UPDATE … WHERE status IN (…) RETURNING`, so of two
+processes racing to move one job (two deliverers, a worker and a cancel),
+exactly one sees a row come back; the other learns it lost and does nothing.
+Functions take a connection, so callers compose them into one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from generation.contract import GenerationRequest, GenerationResult
+
+LANES = ("fast", "relax")
+# Time from creation to the first start, kept once set (a retried job keeps its first wait).
+_QUEUE_MS = "coalesce(queue_ms, (extract(epoch FROM now() - created_at) * 1000)::int)"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    interaction_id: int | None
+    kind: str
+    status: str
+    model: str
+    model_version_id: int
+    lane: str
+    request: GenerationRequest
+    member_id: int | None
+    guild_id: int | None
+    channel_id: int | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    queue_ms: int | None
+    gpu_ms: int | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Job:
+        fields = {name: row[name] for name in cls.__dataclass_fields__ if name != "request"}
+        return cls(request=GenerationRequest.from_dict(row["request"]), **fields)
+
+
+_COLUMNS = ", ".join(name for name in Job.__dataclass_fields__)
+
+
+async def create_job(conn: asyncpg.Connection, request: GenerationRequest, *,
+                     model_version_id: int, lane: str = "fast",
+                     interaction_id: int | None = None,
+                     parent_image_id: int | None = None) -> tuple[Job, bool]:
+    """Insert a queued job; returns (job, created). A retry with the same interaction id
+    returns the job the first attempt made, with created False."""
+    if lane not in LANES:
+        raise ValueError(f"lane is {lane!r}: allowed: {', '.join(LANES)}")
+    async with conn.transaction():
+        await ensure_member_and_guild(conn, request.user_id, request.guild_id)
+        row = await conn.fetchrow(
+            f"""INSERT INTO jobs (interaction_id, kind, model, model_version_id, lane, request,
+                                  member_id, guild_id, channel_id, parent_image_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (interaction_id) DO NOTHING
+                RETURNING {_COLUMNS}""",
+            interaction_id, str(request.kind), request.model, model_version_id, lane,
+            request.to_dict(), request.user_id, request.guild_id, request.channel_id,
+            parent_image_id)
+    if row is not None:
+        return Job.from_row(row), True
+    # ON CONFLICT waited for the other insert to commit, so this read sees its job.
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE interaction_id = $1",
+                              interaction_id)
+    return Job.from_row(row), False
+
+
+async def ensure_member_and_guild(conn: asyncpg.Connection, member_id: int | None,
+                                  guild_id: int | None) -> None:
+    if member_id is not None:
+        await conn.execute("INSERT INTO members (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                           member_id)
+    if guild_id is not None:
+        await conn.execute("INSERT INTO guilds (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                           guild_id)
+
+
+async def get_job(conn: asyncpg.Connection, job_id: int) -> Job | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1", job_id)
+    return None if row is None else Job.from_row(row)
+
+
+async def mark_running(conn: asyncpg.Connection, job_id: int) -> bool:
+    """A worker started (or restarted) the job; False if it is no longer active."""
+    row = await conn.fetchrow(
+        f"""UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                   started_at = coalesce(started_at, now()), progress_at = now(),
+                   queue_ms = {_QUEUE_MS}
+           WHERE id = $1 AND status IN ('queued', 'running')
+           RETURNING id""", job_id)
+    return row is not None
+
+
+async def record_progress(conn: asyncpg.Connection, job_id: int) -> bool:
+    """A sign of life from the worker; the reconciler leaves such jobs alone."""
+    row = await conn.fetchrow(
+        "UPDATE jobs SET progress_at = now() WHERE id = $1 AND status = 'running' RETURNING id",
+        job_id)
+    return row is not None
+
+
+async def complete_job(conn: asyncpg.Connection, result: GenerationResult) -> bool:
+    """Record the result's images and mark the job succeeded, all or nothing.
+
+    True for the one caller that completed it; False if it was already finished
+    (a second deliverer, or a job cancelled meanwhile): that caller posts nothing.
+    """
+    job_id = int(result.job_id)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""UPDATE jobs SET status = 'succeeded', finished_at = now(), gpu_ms = $2,
+                       started_at = coalesce(started_at, now()), error = NULL,
+                       queue_ms = {_QUEUE_MS}
+               WHERE id = $1 AND status IN ('queued', 'running')
+               RETURNING model_version_id""", job_id, result.gpu_ms)
+        if row is None:
+            return False
+        await conn.executemany(
+            """INSERT INTO images (job_id, slot, seed, blob_key, width, height, sha256,
+                                   model_version_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            [(job_id, i.slot, i.seed, i.key, i.width, i.height, i.sha256,
+              row["model_version_id"]) for i in result.images])
+    return True
+
+
+async def finish_job(conn: asyncpg.Connection, job_id: int, status: str, error: str) -> bool:
+    """End an active job as failed, dead (too many deliveries) or cancelled."""
+    if status not in ("failed", "dead", "cancelled"):
+        raise ValueError(f"status is {status!r}: allowed: failed, dead, cancelled")
+    row = await conn.fetchrow(
+        """UPDATE jobs SET status = $2, error = $3, finished_at = now()
+           WHERE id = $1 AND status IN ('queued', 'running')
+           RETURNING id""", job_id, status, error)
+    return row is not None
+
+
+async def cancel_job(conn: asyncpg.Connection, job_id: int, member_id: int) -> bool:
+    """A member cancels their own queued or running job; False if it is not theirs or done."""
+    row = await conn.fetchrow(
+        """UPDATE jobs SET status = 'cancelled', error = 'cancelled by its member',
+                  finished_at = now()
+           WHERE id = $1 AND member_id = $2 AND status IN ('queued', 'running')
+           RETURNING id""", job_id, member_id)
+    return row is not None
+
+
+async def set_message_ids(conn: asyncpg.Connection, job_id: int, *,
+                          status_message_id: int | None = None,
+                          result_message_id: int | None = None) -> None:
+    """Remember what was posted for the job (each id kept once set)."""
+    await conn.execute(
+        """UPDATE jobs SET status_message_id = coalesce($2, status_message_id),
+                           result_message_id = coalesce($3, result_message_id)
+           WHERE id = $1""", job_id, status_message_id, result_message_id)
+
+
+async def queue_position(conn: asyncpg.Connection, job_id: int) -> int | None:
+    """1 for the next job its stream will hand out; None once it is no longer queued."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM jobs AS ahead, jobs AS job
+           WHERE job.id = $1 AND job.status = 'queued' AND ahead.status = 'queued'
+             AND ahead.model = job.model AND ahead.lane = job.lane AND ahead.id <= job.id
+           HAVING count(*) > 0""", job_id)
+
+
+@dataclass(frozen=True)
+class MemberLoad:
+    running: int
+    queued: int
+
+
+async def member_load(conn: asyncpg.Connection, member_id: int) -> MemberLoad:
+    """How many of a member's jobs are running and queued now (for per-member caps)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'running') AS running,
+                  count(*) FILTER (WHERE status = 'queued') AS queued
+           FROM jobs WHERE member_id = $1 AND status IN ('queued', 'running')""", member_id)
+    return MemberLoad(running=row["running"], queued=row["queued"])
+
+
+@dataclass(frozen=True)
+class Usage:
+    jobs: int
+    gpu_ms: int
+
+
+async def member_usage(conn: asyncpg.Connection, member_id: int, since: datetime) -> Usage:
+    """Jobs a member started since a time, and the GPU time the finished ones took."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS jobs, coalesce(sum(gpu_ms), 0) AS gpu_ms
+           FROM jobs WHERE member_id = $1 AND created_at >= $2""", member_id, since)
+    return Usage(jobs=row["jobs"], gpu_ms=row["gpu_ms"])
+
+
+async def stale_jobs(conn: asyncpg.Connection, no_progress_since: datetime,
+                     limit: int = 1000) -> list[Job]:
+    """Queued or running jobs with no sign of life since a time, oldest first (reconciler)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM jobs
+            WHERE status IN ('queued', 'running')
+              AND coalesce(progress_at, created_at) < $1
+            ORDER BY coalesce(progress_at, created_at) LIMIT $2""", no_progress_since, limit)
+    return [Job.from_row(row) for row in rows]
