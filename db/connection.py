@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -10,22 +11,49 @@ import asyncpg
 COMMAND_TIMEOUT_S = 30.0
 
 
+CONNECT_TIMEOUT_S = 10.0
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or refuses us; the message says where and why."""
+
+
 async def create_pool(url: str, size: int, server_settings: dict[str, str] | None = None
                       ) -> asyncpg.Pool:
     """A pool of at most `size` connections (PostgreSQL allows ~100 in all: share them out)."""
     if size < 1:
         raise ValueError(f"size is {size}: a pool needs at least 1 connection")
-    return await asyncpg.create_pool(
-        url, min_size=1, max_size=size, command_timeout=COMMAND_TIMEOUT_S, init=_init_connection,
-        server_settings=server_settings)
+    try:
+        return await asyncpg.create_pool(
+            url, min_size=1, max_size=size, command_timeout=COMMAND_TIMEOUT_S,
+            timeout=CONNECT_TIMEOUT_S, init=_init_connection, server_settings=server_settings)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        raise DatabaseUnavailable(_cannot_connect(url, error)) from error
 
 
 async def connect(url: str, server_settings: dict[str, str] | None = None) -> asyncpg.Connection:
     """One connection, set up like the pool's (for commands such as migrate)."""
-    connection = await asyncpg.connect(url, command_timeout=COMMAND_TIMEOUT_S,
-                                       server_settings=server_settings)
+    try:
+        connection = await asyncpg.connect(url, command_timeout=COMMAND_TIMEOUT_S,
+                                           timeout=CONNECT_TIMEOUT_S,
+                                           server_settings=server_settings)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        raise DatabaseUnavailable(_cannot_connect(url, error)) from error
     await _init_connection(connection)
     return connection
+
+
+def _cannot_connect(url: str, error: Exception) -> str:
+    return f"cannot connect to the database at {redact(url)}: {error or type(error).__name__}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -25,17 +25,15 @@ class FeedbackEvent:
 
 async def record_feedback(conn: asyncpg.Connection, event: FeedbackEvent) -> tuple[int, bool]:
     """Append an event; returns (event id, created). A repeat of an interaction adds nothing."""
-    async with conn.transaction():
-        await conn.execute("INSERT INTO members (id) VALUES ($1) ON CONFLICT DO NOTHING",
-                           event.member_id)
-        event_id = await conn.fetchval(
-            """INSERT INTO feedback_events (interaction_id, member_id, kind, job_id, image_id,
-                                            shown_slot, shown_at, decided_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))
-               ON CONFLICT (interaction_id) DO NOTHING
-               RETURNING id""",
-            event.interaction_id, event.member_id, event.kind, event.job_id, event.image_id,
-            event.shown_slot, event.shown_at, event.decided_at)
+    event_id = await conn.fetchval(
+        """WITH member AS (INSERT INTO members (id) VALUES ($2) ON CONFLICT DO NOTHING)
+           INSERT INTO feedback_events (interaction_id, member_id, kind, job_id, image_id,
+                                        shown_slot, shown_at, decided_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))
+           ON CONFLICT (interaction_id) DO NOTHING
+           RETURNING id""",
+        event.interaction_id, event.member_id, event.kind, event.job_id, event.image_id,
+        event.shown_slot, event.shown_at, event.decided_at)
     if event_id is not None:
         return event_id, True
     return await conn.fetchval("SELECT id FROM feedback_events WHERE interaction_id = $1",

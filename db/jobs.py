@@ -58,33 +58,27 @@ async def create_job(conn: asyncpg.Connection, request: GenerationRequest, *,
     returns the job the first attempt made, with created False."""
     if lane not in LANES:
         raise ValueError(f"lane is {lane!r}: allowed: {', '.join(LANES)}")
-    async with conn.transaction():
-        await ensure_member_and_guild(conn, request.user_id, request.guild_id)
-        row = await conn.fetchrow(
-            f"""INSERT INTO jobs (interaction_id, kind, model, model_version_id, lane, request,
-                                  member_id, guild_id, channel_id, parent_image_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                ON CONFLICT (interaction_id) DO NOTHING
-                RETURNING {_COLUMNS}""",
-            interaction_id, str(request.kind), request.model, model_version_id, lane,
-            request.to_dict(), request.user_id, request.guild_id, request.channel_id,
-            parent_image_id)
+    # One statement (so one round trip, atomic without BEGIN/COMMIT): the member and
+    # guild rows the job refers to are created on first sight, then the job.
+    row = await conn.fetchrow(
+        f"""WITH member AS (INSERT INTO members (id) SELECT $7 WHERE $7::bigint IS NOT NULL
+                            ON CONFLICT DO NOTHING),
+                 guild AS (INSERT INTO guilds (id) SELECT $8 WHERE $8::bigint IS NOT NULL
+                           ON CONFLICT DO NOTHING)
+            INSERT INTO jobs (interaction_id, kind, model, model_version_id, lane, request,
+                              member_id, guild_id, channel_id, parent_image_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (interaction_id) DO NOTHING
+            RETURNING {_COLUMNS}""",
+        interaction_id, str(request.kind), request.model, model_version_id, lane,
+        request.to_dict(), request.user_id, request.guild_id, request.channel_id,
+        parent_image_id)
     if row is not None:
         return Job.from_row(row), True
     # ON CONFLICT waited for the other insert to commit, so this read sees its job.
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE interaction_id = $1",
                               interaction_id)
     return Job.from_row(row), False
-
-
-async def ensure_member_and_guild(conn: asyncpg.Connection, member_id: int | None,
-                                  guild_id: int | None) -> None:
-    if member_id is not None:
-        await conn.execute("INSERT INTO members (id) VALUES ($1) ON CONFLICT DO NOTHING",
-                           member_id)
-    if guild_id is not None:
-        await conn.execute("INSERT INTO guilds (id) VALUES ($1) ON CONFLICT DO NOTHING",
-                           guild_id)
 
 
 async def get_job(conn: asyncpg.Connection, job_id: int) -> Job | None:
@@ -117,23 +111,26 @@ async def complete_job(conn: asyncpg.Connection, result: GenerationResult) -> bo
     True for the one caller that completed it; False if it was already finished
     (a second deliverer, or a job cancelled meanwhile): that caller posts nothing.
     """
-    job_id = int(result.job_id)
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""UPDATE jobs SET status = 'succeeded', finished_at = now(), gpu_ms = $2,
+    images = result.images
+    # One statement: the images are inserted only for the row the UPDATE won.
+    inserted = await conn.fetch(
+        f"""WITH done AS (
+                UPDATE jobs SET status = 'succeeded', finished_at = now(), gpu_ms = $2,
                        started_at = coalesce(started_at, now()), error = NULL,
                        queue_ms = {_QUEUE_MS}
-               WHERE id = $1 AND status IN ('queued', 'running')
-               RETURNING model_version_id""", job_id, result.gpu_ms)
-        if row is None:
-            return False
-        await conn.executemany(
-            """INSERT INTO images (job_id, slot, seed, blob_key, width, height, sha256,
-                                   model_version_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            [(job_id, i.slot, i.seed, i.key, i.width, i.height, i.sha256,
-              row["model_version_id"]) for i in result.images])
-    return True
+                WHERE id = $1 AND status IN ('queued', 'running')
+                RETURNING id, model_version_id)
+            INSERT INTO images (job_id, slot, seed, blob_key, width, height, sha256,
+                                model_version_id)
+            SELECT done.id, image.slot, image.seed, image.key, image.width, image.height,
+                   image.sha256, done.model_version_id
+            FROM done, unnest($3::smallint[], $4::bigint[], $5::text[], $6::int[], $7::int[],
+                              $8::text[]) AS image (slot, seed, key, width, height, sha256)
+            RETURNING id""",
+        int(result.job_id), result.gpu_ms, [i.slot for i in images], [i.seed for i in images],
+        [i.key for i in images], [i.width for i in images], [i.height for i in images],
+        [i.sha256 for i in images])
+    return len(inserted) > 0
 
 
 async def finish_job(conn: asyncpg.Connection, job_id: int, status: str, error: str) -> bool:

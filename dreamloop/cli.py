@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.prompt import PromptError
+from db.connection import DatabaseUnavailable
 from dreamloop.settings import Settings, SettingsError, load_settings
 from generation.contract import InvalidRequest
 from generation.images import GRID_FORMATS
@@ -23,7 +25,7 @@ class OutputError(ValueError):
 
 # Errors a person caused and can fix: shown as one line, never as a traceback.
 USER_ERRORS = (SettingsError, PromptError, InvalidRequest, RegistryError, ModelLoadError,
-               OutputError)
+               OutputError, DatabaseUnavailable)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="grid file (.webp, .jpg, .png); full images go beside it")
     imagine.set_defaults(handler=_run_imagine)
 
+    migrate = commands.add_parser("migrate", help="apply the database migrations not yet applied")
+    migrate.set_defaults(handler=_run_migrate)
+
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
     targets = bench.add_subparsers(required=True, metavar="TARGET")
     engine = targets.add_parser("engine", help="engine vs plain diffusers; image encoding")
@@ -54,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--repeats", type=int, default=5)
     engine.add_argument("--json", action="store_true", help="end with one line of JSON")
     engine.set_defaults(handler=_run_bench_engine)
+    db = targets.add_parser("db", help="job lifecycles per second, 1 and 16 writers")
+    db.add_argument("--seconds", type=float, default=3.0, help="length of each timed run")
+    db.add_argument("--json", action="store_true", help="end with one line of JSON")
+    db.set_defaults(handler=_run_bench_db)
     return parser
 
 
@@ -69,19 +78,52 @@ def _run_imagine(settings: Settings, args: argparse.Namespace, console: Console)
     return 0
 
 
+def _run_migrate(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from db.connection import connect
+    from db.migrate import migrate, shipped_migrations
+    from dreamloop.services import database_url
+
+    async def run() -> list[str]:
+        connection = await connect(database_url(settings))
+        try:
+            return await migrate(connection)
+        finally:
+            await connection.close()
+
+    applied = asyncio.run(run())
+    for name in applied:
+        print(f"applied {name}")
+    print(_migrate_verdict(len(applied), len(shipped_migrations())))
+    return 0
+
+
+def _migrate_verdict(applied: int, total: int) -> str:
+    if applied == 0:
+        verdict = "nothing is missing"
+    elif applied == total:
+        verdict = "created the schema"
+    else:
+        verdict = f"applied {applied} new migration(s)"
+    return f"{verdict}: the database is at migration {total} of {total}"
+
+
 def _run_bench_engine(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     _quiet_libraries()
     from generation.bench import bench_engine
 
     spec = load_registry(settings.models_file, settings.data_dir).get(args.model)
     figures = bench_engine(spec, args.repeats, lambda line: console.print(line, style="dim"))
-    table = Table("figure", "value", title=f"dreamloop bench engine ({spec.name})")
+    _print_figures(f"dreamloop bench engine ({spec.name})", figures, args.json)
+    return 0
+
+
+def _print_figures(title: str, figures: dict, as_json: bool) -> None:
+    table = Table("figure", "value", title=title)
     for key, value in figures.items():
         table.add_row(key, str(value))
     Console().print(table)
-    if args.json:
+    if as_json:
         print(json.dumps(figures), flush=True)
-    return 0
 
 
 def _quiet_libraries() -> None:
@@ -93,6 +135,17 @@ def _quiet_libraries() -> None:
     diffusers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+
+
+def _run_bench_db(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from db.bench import bench_db
+    from dreamloop.services import database_url
+
+    url = database_url(settings)
+    figures = asyncio.run(bench_db(url, args.seconds, lambda line: console.print(line,
+                                                                                style="dim")))
+    _print_figures("dreamloop bench db", figures, args.json)
+    return 0
 
 
 if __name__ == "__main__":
