@@ -12,3 +12,10 @@ def database_url(settings: Settings) -> str:
     from db.embedded import start_embedded_postgres
 
     return start_embedded_postgres(settings.data_dir)
+
+
+async def open_database_pool(settings: Settings):
+    """The process's asyncpg pool, sized by DREAMLOOP_DATABASE_POOL_SIZE."""
+    from db.connection import create_pool
+
+    return await create_pool(database_url(settings), settings.database_pool_size)

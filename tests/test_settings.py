@@ -76,3 +76,23 @@ def test_unrelated_dreamloop_variables_are_ignored(monkeypatch, tmp_path):
     monkeypatch.setenv("DREAMLOOP_NOT_A_SETTING", "x")
     monkeypatch.setenv("DREAMLOOP_DATA_DIR", str(tmp_path))
     assert isinstance(load_settings(), Settings)
+
+
+def test_a_pool_size_out_of_range_stops_start_up(monkeypatch):
+    monkeypatch.setenv("DREAMLOOP_DATABASE_POOL_SIZE", "0")
+    with pytest.raises(SettingsError, match="DREAMLOOP_DATABASE_POOL_SIZE: Input should be "
+                                            "greater than or equal to 1"):
+        load_settings()
+
+
+async def test_the_pool_is_built_from_the_settings(monkeypatch, database_url):
+    from dreamloop.services import open_database_pool
+
+    monkeypatch.setenv("DREAMLOOP_DATABASE_URL", database_url)
+    monkeypatch.setenv("DREAMLOOP_DATABASE_POOL_SIZE", "3")
+    pool = await open_database_pool(load_settings())
+    try:
+        assert pool.get_max_size() == 3
+        assert await pool.fetchval("SELECT '{\"a\": [1]}'::jsonb") == {"a": [1]}
+    finally:
+        await pool.close()
