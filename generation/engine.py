@@ -86,7 +86,7 @@ class Engine:
         return cls(spec, pipeline)
 
     @cached_property
-    def img2img(self) -> diffusers.DiffusionPipeline:
+    def img2img_pipeline(self) -> diffusers.DiffusionPipeline:
         """The image-to-image pipeline sharing this pipeline's weights (no extra memory)."""
         pipeline = diffusers.AutoPipelineForImage2Image.from_pipe(self.pipeline)
         pipeline.set_progress_bar_config(disable=True)
@@ -96,13 +96,18 @@ class Engine:
             on_progress: ProgressFn | None = None,
             should_cancel: CancelFn | None = None) -> list[Image.Image]:
         """Draw one job of any kind; returns its images in slot order."""
-        if request.kind in (JobKind.IMAGINE, JobKind.REROLL):
-            return self.txt2img([request], on_progress, should_cancel)[0]
-        if parent is None:
-            raise ValueError(f"parent is None: a {request.kind} job needs its parent image")
-        if request.kind is JobKind.VARIATION:
-            return self.variation(request, parent, on_progress, should_cancel)
-        return [self.upscale(request, parent, on_progress, should_cancel)]
+        return self.run_batch([request], [parent], on_progress, should_cancel)[0]
+
+    def run_batch(self, requests: Sequence[GenerationRequest],
+                  parents: Sequence[Image.Image | None] | None = None,
+                  on_progress: ProgressFn | None = None,
+                  should_cancel: CancelFn | None = None) -> list[list[Image.Image]]:
+        """Draw compatible jobs (one batch key) in one pipeline call; parents[i] is the image
+        requests[i] starts from (variations and upscales), None for text-to-image."""
+        if requests and requests[0].kind in (JobKind.IMAGINE, JobKind.REROLL):
+            return self.txt2img(requests, on_progress, should_cancel)
+        return self.img2img(requests, parents or [None] * len(requests), on_progress,
+                            should_cancel)
 
     def txt2img(self, requests: Sequence[GenerationRequest],
                 on_progress: ProgressFn | None = None,
@@ -125,36 +130,34 @@ class Engine:
         # 4. hand each job its own images
         return _split(images, [r.num_images for r in requests])
 
-    def variation(self, request: GenerationRequest, parent: Image.Image,
-                  on_progress: ProgressFn | None = None,
-                  should_cancel: CancelFn | None = None) -> list[Image.Image]:
-        """Draw num_images variations of parent by img2img at the request's strength."""
-        self._check_batch([request], (JobKind.VARIATION,))
-        _check_image_size(parent, request.width, request.height)
-        return self._img2img(request, parent, on_progress, should_cancel)
-
-    def upscale(self, request: GenerationRequest, image: Image.Image,
+    def img2img(self, requests: Sequence[GenerationRequest],
+                parents: Sequence[Image.Image | None],
                 on_progress: ProgressFn | None = None,
-                should_cancel: CancelFn | None = None) -> Image.Image:
-        """Twice the width and height: a Lanczos resize, then img2img adds real detail."""
-        self._check_batch([request], (JobKind.UPSCALE,))
-        _check_image_size(image, request.width, request.height)
-        resized = image.convert("RGB").resize((2 * image.width, 2 * image.height),
-                                              Image.Resampling.LANCZOS)
-        return self._img2img(request, resized, on_progress, should_cancel)[0]
+                should_cancel: CancelFn | None = None) -> list[list[Image.Image]]:
+        """Variations (num_images of each parent) or 2× upscales, in one pipeline call.
 
-    def _img2img(self, request: GenerationRequest, image: Image.Image,
-                 on_progress: ProgressFn | None, should_cancel: CancelFn | None):
-        n = request.num_images
-        with self._prepared(self.img2img, request):
-            return self.img2img(
-                prompt=[request.prompt] * n,
-                negative_prompt=[request.negative_prompt] * n if request.negative_prompt else None,
-                image=[image.convert("RGB")] * n, strength=request.strength,
-                num_inference_steps=request.steps, guidance_scale=request.guidance,
-                generator=[_generator(seed) for seed in request.seeds],
+        An upscale resizes its image 2× with Lanczos first; img2img then adds the detail a
+        plain resize cannot.
+        """
+        # 1. check the batch and that each job has the parent its request describes
+        first = self._check_batch(requests, (JobKind.VARIATION, JobKind.UPSCALE))
+        starts = [_start_image(r, p) for r, p in zip(requests, parents, strict=True)]
+        # 2. one prompt, start image and generator per image: image i uses seed + i
+        prompts = [r.prompt for r in requests for _ in range(r.num_images)]
+        negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
+        images = [start for r, start in zip(requests, starts, strict=True)
+                  for _ in range(r.num_images)]
+        generators = [_generator(seed) for r in requests for seed in r.seeds]
+        # 3. sample
+        with self._prepared(self.img2img_pipeline, first):
+            out = self.img2img_pipeline(
+                prompt=prompts, negative_prompt=negatives if any(negatives) else None,
+                image=images, strength=first.strength, num_inference_steps=first.steps,
+                guidance_scale=first.guidance, generator=generators,
                 callback_on_step_end=self._step_callback(on_progress, should_cancel),
             ).images
+        # 4. hand each job its own images
+        return _split(out, [r.num_images for r in requests])
 
     def _check_batch(self, requests: Sequence[GenerationRequest],
                      kinds: tuple[JobKind, ...]) -> GenerationRequest:
@@ -164,7 +167,7 @@ class Engine:
         if first.model != self.spec.name:
             raise ValueError(f"model is {first.model!r}: this engine runs {self.spec.name!r}")
         if first.kind not in kinds:
-            raise ValueError(f"kind is {first.kind!r}: allowed here: {', '.join(kinds)}")
+            raise ValueError(f"kind is {str(first.kind)!r}: allowed here: {', '.join(kinds)}")
         for i, request in enumerate(requests[1:], start=1):
             if request.batch_key() != first.batch_key():
                 raise ValueError(f"requests[{i}] does not match requests[0]: a batch shares model, "
@@ -226,10 +229,16 @@ def _split(images: list, sizes: list[int]) -> list[list]:
     return out
 
 
-def _check_image_size(image: Image.Image, width: int, height: int) -> None:
-    if image.size != (width, height):
-        raise ValueError(f"image size is {image.width}x{image.height}: the request says "
-                         f"{width}x{height}")
+def _start_image(request: GenerationRequest, parent: Image.Image | None) -> Image.Image:
+    if parent is None:
+        raise ValueError(f"parent is None: a {request.kind} job needs its parent image")
+    if parent.size != (request.width, request.height):
+        raise ValueError(f"image size is {parent.width}x{parent.height}: the request says "
+                         f"{request.width}x{request.height}")
+    parent = parent.convert("RGB")
+    if request.kind is JobKind.UPSCALE:
+        return parent.resize((2 * parent.width, 2 * parent.height), Image.Resampling.LANCZOS)
+    return parent
 
 
 @contextlib.contextmanager

@@ -181,3 +181,18 @@ def test_a_model_that_cannot_be_loaded_says_which_and_why(data_dir, tmp_path):
     not_a_pipeline = dataclasses.replace(missing, pipeline="AutoencoderKL")
     with pytest.raises(ModelLoadError, match="pipeline is 'AutoencoderKL': not a diffusers"):
         Engine.load(not_a_pipeline, device="cpu")
+
+
+def test_variations_of_two_parents_share_one_call(tiny_engine):
+    parents = tiny_engine.run(imagine_request())[:2]
+    requests = [imagine_request(kind=JobKind.VARIATION, parent_image=f"images/j/{slot}.png",
+                                strength=0.5, seed=seed, num_images=2)
+                for slot, seed in ((1, 10), (2, 20))]
+    steps = []
+    together = tiny_engine.run_batch(requests, parents, on_progress=lambda p: steps.append(p))
+    assert len(steps) == 2  # one call: 4 steps × 0.5 strength, reported once per step
+    assert [len(images) for images in together] == [2, 2]
+    for images, request, parent in zip(together, requests, parents, strict=True):
+        alone = tiny_engine.run(request, parent=parent)
+        for x, y in zip(pixels(images), pixels(alone), strict=True):
+            assert np.abs(x.astype(int) - y.astype(int)).max() <= 2
