@@ -9,6 +9,7 @@ default PNG compression can cost 15-35% of a job's GPU time (REFERENCE.md §5).
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 
 from PIL import Image
@@ -21,6 +22,9 @@ EMPTY_SLOT = (32, 32, 32)
 QUALITY_LADDER = (80, 65, 50)
 SHRINK_FACTOR = 0.75
 GRID_FORMATS = {"webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG", "png": "PNG"}
+# Far below Pillow's ~89.5 MP default: no image we make or accept is larger (REFERENCE.md §7).
+MAX_PIXELS = 4096 * 4096
+OPEN_FORMATS = ["PNG", "JPEG", "WEBP"]
 
 
 def make_grid(images: Sequence[Image.Image]) -> Image.Image:
@@ -69,3 +73,25 @@ def _encode(image: Image.Image, pillow_format: str, quality: int) -> bytes:
 def encode_png(image: Image.Image) -> bytes:
     """A full-size image, lossless, at a fast compression level."""
     return _encode(image, "PNG", 0)
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Decode PNG, JPEG or WebP bytes into RGB, refusing oversized (bomb) images.
+
+    The size is checked from the header, before any pixel is decoded; animated files
+    give their first frame.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
+        except Image.UnidentifiedImageError as error:
+            raise ValueError(f"image is not a readable {', '.join(OPEN_FORMATS)} file: "
+                             f"{error}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(f"image is too large: at most {MAX_PIXELS} pixels") from None
+        if image.width * image.height > MAX_PIXELS:
+            raise ValueError(f"image is {image.width}x{image.height}: at most {MAX_PIXELS} "
+                             "pixels")
+        image.load()
+    return image.convert("RGB")

@@ -78,3 +78,38 @@ async def db(database_url, db_schema):
         yield pool
     finally:
         await pool.close()
+
+
+# -- Redis ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """DREAMLOOP_TEST_REDIS_URL when set (CI's server), else a throwaway embedded one."""
+    url = os.environ.get("DREAMLOOP_TEST_REDIS_URL")
+    if url:
+        return url
+    from generation.redis_connection import start_embedded_redis
+
+    return start_embedded_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def keys():
+    """A key prefix of this test's own, so tests never see each other's streams."""
+    from generation.keys import Keys
+
+    return Keys(prefix=f"test:{uuid.uuid4().hex[:12]}:")
+
+
+@pytest.fixture
+async def redis_client(redis_url, keys):
+    from generation.redis_connection import connect_redis
+
+    client = connect_redis(redis_url)
+    try:
+        yield client
+    finally:
+        stale = [key async for key in client.scan_iter(match=f"{keys.prefix}*")]
+        if stale:
+            await client.delete(*stale)
+        await client.aclose()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.images import encode_grid, encode_png, make_grid
+from generation.images import encode_grid, encode_png, make_grid, open_image
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
 
@@ -81,3 +81,32 @@ def test_full_images_are_lossless_png():
     data = encode_png(image)
     assert data.startswith(b"\x89PNG")
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(image))
+
+
+def test_open_image_reads_png_jpeg_and_webp_as_rgb():
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        buffer = io.BytesIO()
+        solid((10, 200, 30), (32, 32)).save(buffer, fmt)
+        image = open_image(buffer.getvalue())
+        assert image.mode == "RGB" and image.size == (32, 32)
+
+
+def test_open_image_refuses_other_formats_and_garbage():
+    buffer = io.BytesIO()
+    solid((0, 0, 0)).save(buffer, "GIF")
+    with pytest.raises(ValueError, match="image is not a readable PNG, JPEG, WEBP file"):
+        open_image(buffer.getvalue())
+    with pytest.raises(ValueError, match="not a readable"):
+        open_image(b"\\x89PNG but not really")
+
+
+@pytest.mark.parametrize(("side", "message"), [
+    (5000, "image is 5000x5000: at most 16777216 pixels"),  # past our limit
+    (20000, "image is too large: at most 16777216 pixels"),  # past Pillow's bomb limit too
+])
+def test_open_image_refuses_a_bomb_before_decoding_it(side, message):
+    # One colour compresses to almost nothing but would take side² bytes once decoded.
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, "PNG", compress_level=9)
+    with pytest.raises(ValueError, match=message):
+        open_image(buffer.getvalue())

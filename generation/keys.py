@@ -1,0 +1,44 @@
+"""Every Redis key and group name dreamloop uses, in one place.
+
+The prefix lets several deployments (or tests) share one Redis without
+touching each other's keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WORKER_GROUP = "workers"  # the consumer group GPU workers read job streams with
+DELIVERY_GROUP = "deliverers"  # the consumer group the bot reads results with
+LANES = ("fast", "relax")
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "dreamloop:"
+
+    def jobs(self, model: str, lane: str) -> str:
+        """The stream of jobs for one model and lane."""
+        return f"{self.prefix}jobs:{model}:{lane}"
+
+    @property
+    def results(self) -> str:
+        """One entry per finished job (succeeded, failed, cancelled or dead)."""
+        return f"{self.prefix}results"
+
+    @property
+    def dead(self) -> str:
+        """Jobs delivered too often, copied here with the reason."""
+        return f"{self.prefix}dead"
+
+    def progress(self, job_id: str) -> str:
+        """Pub/sub channel of a job's progress events."""
+        return f"{self.prefix}progress:{job_id}"
+
+    def cancel(self, job_id: str) -> str:
+        """Set while a job is cancelled; workers check it between steps."""
+        return f"{self.prefix}cancel:{job_id}"
+
+    def last_error(self, job_id: str) -> str:
+        """The error of a job's last failed attempt, for the dead-letter reason."""
+        return f"{self.prefix}error:{job_id}"

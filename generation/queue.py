@@ -1,0 +1,296 @@
+"""The job queue on Redis Streams: at-least-once delivery, completion exactly once.
+
+A stream per model and lane; workers read it as one consumer group. An entry
+stays in the group's pending list until its worker completes it; a worker
+that dies or freezes stops renewing its lease, and after `lease_ms` another
+worker reclaims the entry with XAUTOCLAIM. Renewing, completing, releasing
+and dead-lettering are Lua scripts that act only on entries the caller still
+owns, so a worker that lost its lease can finish the GPU work but always
+loses the race to report it (REFERENCE.md §3). Streams are never trimmed
+with MAXLEN (that drops pending work): entries are deleted once acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from generation.contract import GenerationRequest, InvalidRequest
+from generation.keys import LANES, WORKER_GROUP, Keys
+
+log = logging.getLogger(__name__)
+
+CANCEL_TTL_S = 86_400  # a cancel flag outlives any job that could still be running
+
+# Each script first checks that ARGV[2] (the consumer) still owns entry ARGV[3].
+_OWNS = """
+local function owns(stream, group, consumer, id)
+  local pending = redis.call('XPENDING', stream, group, id, id, 1)
+  return #pending > 0 and pending[1][2] == consumer
+end
+"""
+
+# Reset the idle time of owned entries without bumping their delivery count (JUSTID).
+_RENEW = _OWNS + """
+local renewed = {}
+for i = 3, #ARGV do
+  if owns(KEYS[1], ARGV[1], ARGV[2], ARGV[i]) then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    table.insert(renewed, ARGV[i])
+  end
+end
+return renewed
+"""
+
+# Report the outcome, acknowledge and delete the entry: all or nothing, owner only.
+_FINISH = _OWNS + """
+if not owns(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
+if KEYS[3] then redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(ARGV[5]))) end
+redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
+"""
+
+# Hand owned entries back: mark them idle for a whole lease so any worker reclaims them now.
+_RELEASE = _OWNS + """
+local released = 0
+for i = 4, #ARGV do
+  if owns(KEYS[1], ARGV[1], ARGV[2], ARGV[i]) then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    released = released + 1
+  end
+end
+return released
+"""
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """One delivery of a job to a worker."""
+
+    job_id: str
+    request: GenerationRequest
+    lane: str
+    stream: str
+    entry_id: str
+    deliveries: int  # times this entry has been handed out, this one included
+
+    @property
+    def enqueued_ms(self) -> int:
+        """When it was enqueued (stream ids start with the milliseconds of their XADD)."""
+        return int(self.entry_id.split("-")[0])
+
+    @property
+    def request_text(self) -> str:
+        return self.request.to_json()
+
+
+@dataclass(frozen=True)
+class InvalidEntry:
+    """A stream entry that is not a valid job (the stream is an input too): never run."""
+
+    job_id: str
+    stream: str
+    entry_id: str
+    request_text: str
+    reason: str
+    deliveries: int = 1
+
+
+class JobQueue:
+    def __init__(self, client: redis.Redis, keys: Keys, *, lease_ms: int = 30_000,
+                 max_deliveries: int = 3):
+        if lease_ms < 100:
+            raise ValueError(f"lease_ms is {lease_ms}: at least 100")
+        if max_deliveries < 1:
+            raise ValueError(f"max_deliveries is {max_deliveries}: at least 1")
+        self.redis, self.keys = client, keys
+        self.lease_ms, self.max_deliveries = lease_ms, max_deliveries
+        self._renew = client.register_script(_RENEW)
+        self._finish = client.register_script(_FINISH)
+        self._release = client.register_script(_RELEASE)
+
+    # -- the producer side (the bot) -----------------------------------------------------
+
+    async def enqueue(self, job_id: str, request: GenerationRequest, lane: str = "fast") -> str:
+        """Add a job to its model's stream for lane; returns the entry id."""
+        if lane not in LANES:
+            raise ValueError(f"lane is {lane!r}: allowed: {', '.join(LANES)}")
+        stream = self.keys.jobs(request.model, lane)
+        await self.ensure_group(stream)
+        return await self.redis.xadd(stream, {"job": job_id, "request": request.to_json()})
+
+    async def cancel(self, job_id: str) -> None:
+        """Ask whichever worker has the job to stop it between two steps (or not start it)."""
+        await self.redis.set(self.keys.cancel(job_id), 1, ex=CANCEL_TTL_S)
+
+    async def cancelled(self, job_ids: Iterable[str]) -> set[str]:
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        flags = await self.redis.mget([self.keys.cancel(i) for i in ids])
+        return {job_id for job_id, flag in zip(ids, flags, strict=True) if flag is not None}
+
+    async def ensure_group(self, stream: str) -> None:
+        """Create the worker group (and the stream) unless it exists; after a Redis restart
+        without persistence both are gone (NOGROUP) and this brings them back."""
+        try:
+            await self.redis.xgroup_create(stream, WORKER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    # -- the worker side -------------------------------------------------------------------
+
+    async def take(self, consumer: str, streams: list[tuple[str, str]], count: int,
+                   block_ms: int = 0) -> list[QueuedJob]:
+        """Up to count jobs from (stream, lane) pairs in priority order: entries whose lease
+        lapsed first, then new ones; if none, wait up to block_ms for a new one."""
+        taken: list[QueuedJob] = []
+        for stream, lane in streams:
+            taken += await self._reclaim(consumer, stream, lane, count - len(taken))
+        for stream, lane in streams:
+            if len(taken) < count:
+                taken += await self._read_new(consumer, {stream: lane}, count - len(taken), None)
+        if not taken and block_ms > 0:
+            taken = await self._read_new(consumer, dict(streams), count, block_ms)
+        return await self._drop_unusable(consumer, taken)
+
+    async def _reclaim(self, consumer: str, stream: str, lane: str, count: int) -> list[QueuedJob]:
+        if count <= 0:
+            return []
+        reply = await self._with_group(stream, self.redis.xautoclaim(
+            stream, WORKER_GROUP, consumer, self.lease_ms, start_id="0-0", count=count))
+        entries = [(entry_id, fields) for entry_id, fields in reply[1] if fields]
+        gone = [entry_id for entry_id, fields in reply[1] if not fields]
+        if gone:  # claimed ids whose data was deleted (Redis 6): drop them from the group
+            await self.redis.xack(stream, WORKER_GROUP, *gone)
+        counts = await self._delivery_counts(stream, [entry_id for entry_id, _ in entries])
+        return [_parse(stream, lane, entry_id, fields, counts[entry_id])
+                for entry_id, fields in entries]
+
+    async def _read_new(self, consumer: str, lanes: dict[str, str], count: int,
+                        block_ms: int | None) -> list[QueuedJob]:
+        for stream in lanes:
+            await self.ensure_group(stream)
+        reply = await self._with_group(next(iter(lanes)), self.redis.xreadgroup(
+            WORKER_GROUP, consumer, {stream: ">" for stream in lanes}, count=count,
+            block=block_ms))
+        return [_parse(stream, lanes[stream], entry_id, fields, 1)
+                for stream, entries in (reply or []) for entry_id, fields in entries]
+
+    async def _with_group(self, stream: str, command):
+        try:
+            return await command
+        except redis.ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            log.warning("the worker group of %s was gone (Redis restarted or flushed); "
+                        "recreated it", stream)
+            await self.ensure_group(stream)
+            return [None, []]
+
+    async def _delivery_counts(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
+        counts = {}
+        for entry_id in entry_ids:
+            pending = await self.redis.xpending_range(stream, WORKER_GROUP, entry_id, entry_id, 1)
+            counts[entry_id] = pending[0]["times_delivered"] if pending else 1
+        return counts
+
+    async def _drop_unusable(self, consumer: str,
+                             taken: list[QueuedJob | InvalidEntry]) -> list[QueuedJob]:
+        """Dead-letter entries that are not valid jobs or were delivered too often."""
+        usable = []
+        for job in taken:
+            if isinstance(job, InvalidEntry):
+                await self.dead_letter(consumer, job, f"not a valid job: {job.reason}")
+            elif job.deliveries > self.max_deliveries:
+                await self.dead_letter(consumer, job, await self._dead_reason(job))
+            else:
+                usable.append(job)
+        return usable
+
+    async def _dead_reason(self, job: QueuedJob) -> str:
+        last_error = await self.redis.get(self.keys.last_error(job.job_id))
+        cause = f"last error: {last_error}" if last_error else "its worker stopped each time"
+        return f"delivered {job.deliveries} times without finishing ({cause})"
+
+    async def renew(self, consumer: str, jobs: Iterable[QueuedJob]) -> set[str]:
+        """Extend the lease of the jobs this consumer still owns; returns their entry ids."""
+        renewed: set[str] = set()
+        for stream, ids in _by_stream(jobs).items():
+            renewed.update(await self._renew(keys=[stream], args=[WORKER_GROUP, consumer, *ids]))
+        return renewed
+
+    async def release(self, consumer: str, jobs: Iterable[QueuedJob]) -> int:
+        """Give owned jobs back for any worker to take at once (a worker shutting down)."""
+        released = 0
+        for stream, ids in _by_stream(jobs).items():
+            released += await self._release(
+                keys=[stream], args=[WORKER_GROUP, consumer, self.lease_ms, *ids])
+        return released
+
+    async def complete(self, consumer: str, job: QueuedJob, outcome: dict[str, str]) -> bool:
+        """Report the job's outcome and remove it from the queue, if consumer still owns it.
+
+        False means the lease was lost and another worker has (or will report) the job.
+        """
+        fields = {"job": job.job_id, **outcome}
+        return await self._finish_entry(consumer, job, fields, dead=None)
+
+    async def fail_attempt(self, job: QueuedJob, error: str) -> None:
+        """Remember why this attempt failed; the entry is redelivered once its lease lapses."""
+        await self.redis.set(self.keys.last_error(job.job_id), error[:2000], ex=CANCEL_TTL_S)
+
+    async def dead_letter(self, consumer: str, job: QueuedJob | InvalidEntry, reason: str) -> bool:
+        """Copy the job to the dead-letter stream with reason, report it dead, acknowledge it."""
+        log.error("job %s is dead: %s", job.job_id, reason)
+        dead = {"job": job.job_id, "request": job.request_text, "reason": reason,
+                "stream": job.stream, "deliveries": str(job.deliveries)}
+        outcome = {"job": job.job_id, "status": "dead", "error": reason}
+        return await self._finish_entry(consumer, job, outcome, dead=dead)
+
+    async def _finish_entry(self, consumer: str, job: QueuedJob | InvalidEntry, outcome: dict,
+                            dead: dict | None) -> bool:
+        keys = [job.stream, self.keys.results] + ([self.keys.dead] if dead else [])
+        args = [WORKER_GROUP, consumer, job.entry_id, _flat(outcome)] + (
+            [_flat(dead)] if dead else [])
+        try:
+            return bool(await self._finish(keys=keys, args=args))
+        except redis.ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            return False  # Redis lost the group and the entry: the reconciler re-enqueues it
+
+    async def publish_progress(self, job_id: str, event: dict) -> None:
+        await self.redis.publish(self.keys.progress(job_id), json.dumps(event))
+
+
+def _parse(stream: str, lane: str, entry_id: str, fields: dict,
+           deliveries: int) -> QueuedJob | InvalidEntry:
+    job_id, text = fields.get("job", ""), fields.get("request", "")
+    try:
+        request = GenerationRequest.from_json(text)
+    except InvalidRequest as error:
+        return InvalidEntry(job_id or entry_id, stream, entry_id, text, str(error), deliveries)
+    if not job_id:
+        return InvalidEntry(entry_id, stream, entry_id, text, "the entry has no job id",
+                            deliveries)
+    return QueuedJob(job_id, request, lane, stream, entry_id, deliveries)
+
+
+def _by_stream(jobs: Iterable[QueuedJob]) -> dict[str, list[str]]:
+    streams: dict[str, list[str]] = {}
+    for job in jobs:
+        streams.setdefault(job.stream, []).append(job.entry_id)
+    return streams
+
+
+def _flat(fields: dict[str, str]) -> str:
+    """Field/value pairs as one JSON array, for XADD inside a script."""
+    return json.dumps([str(x) for pair in fields.items() for x in pair])

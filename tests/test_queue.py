@@ -1,0 +1,167 @@
+"""The job queue on real Redis: leases, ownership, the delivery cap, NOGROUP recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from generation.keys import WORKER_GROUP
+from generation.queue import JobQueue
+from tests.factories import imagine_request
+
+LEASE_MS = 300
+
+
+@pytest.fixture
+def queue(redis_client, keys) -> JobQueue:
+    return JobQueue(redis_client, keys, lease_ms=LEASE_MS, max_deliveries=2)
+
+
+def fast(queue: JobQueue, model: str = "tiny-random") -> list[tuple[str, str]]:
+    return [(queue.keys.jobs(model, "fast"), "fast")]
+
+
+async def results(queue: JobQueue) -> list[dict]:
+    return [fields for _, fields in await queue.redis.xrange(queue.keys.results)]
+
+
+async def pending(queue: JobQueue) -> int:
+    summary = await queue.redis.xpending(queue.keys.jobs("tiny-random", "fast"), WORKER_GROUP)
+    return summary["pending"]
+
+
+async def test_a_job_goes_in_comes_out_and_leaves_nothing_behind(queue):
+    request = imagine_request(prompt="an owl")
+    await queue.enqueue("job-1", request)
+    [job] = await queue.take("worker-a", fast(queue), count=4)
+    assert (job.job_id, job.request, job.lane, job.deliveries) == ("job-1", request, "fast", 1)
+    assert await queue.complete("worker-a", job, {"status": "succeeded", "result": "{}"})
+    assert await results(queue) == [{"job": "job-1", "status": "succeeded", "result": "{}"}]
+    assert await pending(queue) == 0
+    assert await queue.redis.xlen(job.stream) == 0  # deleted once acknowledged
+
+
+async def test_a_worker_takes_no_more_than_one_batch(queue):
+    for i in range(5):
+        await queue.enqueue(f"job-{i}", imagine_request())
+    taken = await queue.take("worker-a", fast(queue), count=2)
+    assert [job.job_id for job in taken] == ["job-0", "job-1"]
+    assert await pending(queue) == 2
+    rest = await queue.take("worker-b", fast(queue), count=10)
+    assert [job.job_id for job in rest] == ["job-2", "job-3", "job-4"]
+
+
+async def test_a_lapsed_lease_is_reclaimed_and_the_old_owner_cannot_report(queue):
+    await queue.enqueue("job-1", imagine_request())
+    [first] = await queue.take("worker-a", fast(queue), count=1)
+    assert await queue.take("worker-b", fast(queue), count=1) == []  # still leased
+    await asyncio.sleep(LEASE_MS * 1.5 / 1000)
+    [second] = await queue.take("worker-b", fast(queue), count=1)
+    assert (second.job_id, second.deliveries) == ("job-1", 2)
+    assert await queue.renew("worker-a", [first]) == set()  # cannot take it back
+    assert not await queue.complete("worker-a", first, {"status": "succeeded"})
+    assert await queue.complete("worker-b", second, {"status": "succeeded"})
+    assert [r["job"] for r in await results(queue)] == ["job-1"]
+
+
+async def test_renewing_keeps_a_job_from_being_reclaimed(queue):
+    await queue.enqueue("job-1", imagine_request())
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    for _ in range(6):
+        await asyncio.sleep(LEASE_MS / 3000)
+        assert await queue.renew("worker-a", [job]) == {job.entry_id}
+    assert await queue.take("worker-b", fast(queue), count=1) == []
+    details = await queue.redis.xpending_range(job.stream, WORKER_GROUP, "-", "+", 10)
+    assert details[0]["times_delivered"] == 1  # renewal is not a delivery
+
+
+async def test_released_jobs_can_be_taken_at_once(queue):
+    await queue.enqueue("job-1", imagine_request())
+    taken = await queue.take("worker-a", fast(queue), count=1)
+    assert await queue.release("worker-a", taken) == 1
+    [job] = await queue.take("worker-b", fast(queue), count=1)
+    assert job.job_id == "job-1"
+
+
+async def test_a_job_delivered_past_the_cap_is_dead_lettered_with_its_reason(queue):
+    await queue.enqueue("job-1", imagine_request())
+    for worker in ("worker-a", "worker-b"):
+        [job] = await queue.take(worker, fast(queue), count=1)
+        await queue.fail_attempt(job, "ValueError: boom")
+        await asyncio.sleep(LEASE_MS * 1.5 / 1000)
+    assert await queue.take("worker-c", fast(queue), count=1) == []
+    [dead] = [fields for _, fields in await queue.redis.xrange(queue.keys.dead)]
+    assert dead["job"] == "job-1" and dead["deliveries"] == "3"
+    assert dead["reason"] == ("delivered 3 times without finishing "
+                              "(last error: ValueError: boom)")
+    assert json.loads(dead["request"])["prompt"] == "a red fox in snow"
+    assert await results(queue) == [{"job": "job-1", "status": "dead", "error": dead["reason"]}]
+    assert await pending(queue) == 0
+
+
+async def test_an_entry_that_is_not_a_valid_job_is_dead_lettered_not_run(queue):
+    stream = queue.keys.jobs("tiny-random", "fast")
+    await queue.ensure_group(stream)
+    bad = json.loads(imagine_request().to_json()) | {"steps": 0}
+    await queue.redis.xadd(stream, {"job": "job-9", "request": json.dumps(bad)})
+    await queue.enqueue("job-10", imagine_request())
+    taken = await queue.take("worker-a", fast(queue), count=4)
+    assert [job.job_id for job in taken] == ["job-10"]
+    [dead] = [fields for _, fields in await queue.redis.xrange(queue.keys.dead)]
+    assert dead["reason"] == "not a valid job: steps is 0: allowed 1 to 150"
+
+
+async def test_a_lost_group_is_recreated_and_new_work_flows(queue):
+    await queue.enqueue("job-1", imagine_request())
+    await queue.redis.delete(queue.keys.jobs("tiny-random", "fast"))  # as after a flush
+    assert await queue.take("worker-a", fast(queue), count=1) == []  # NOGROUP, recovered
+    await queue.enqueue("job-2", imagine_request())
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    assert job.job_id == "job-2"
+
+
+async def test_completion_after_the_group_is_lost_reports_nothing(queue):
+    await queue.enqueue("job-1", imagine_request())
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    await queue.redis.delete(job.stream)
+    assert not await queue.complete("worker-a", job, {"status": "succeeded"})
+    assert await results(queue) == []
+
+
+async def test_waiting_for_work_blocks_then_wakes_on_a_new_job(queue):
+    async def enqueue_later():
+        await asyncio.sleep(0.2)
+        await queue.enqueue("job-late", imagine_request())
+
+    late = asyncio.create_task(enqueue_later())
+    taken = await queue.take("worker-a", fast(queue), count=1, block_ms=3000)
+    await late
+    assert [job.job_id for job in taken] == ["job-late"]
+
+
+async def test_cancel_flags_are_seen_per_job(queue):
+    await queue.cancel("job-2")
+    assert await queue.cancelled(["job-1", "job-2"]) == {"job-2"}
+    assert await queue.cancelled([]) == set()
+
+
+async def test_progress_is_published_on_the_jobs_channel(queue):
+    async with queue.redis.pubsub() as pubsub:
+        await pubsub.subscribe(queue.keys.progress("job-1"))
+        await queue.publish_progress("job-1", {"step": 2, "total": 4, "preview": None})
+        message = None
+        for _ in range(50):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message:
+                break
+    assert json.loads(message["data"]) == {"step": 2, "total": 4, "preview": None}
+
+
+async def test_bad_settings_are_refused(redis_client, keys):
+    with pytest.raises(ValueError, match="lease_ms is 5: at least 100"):
+        JobQueue(redis_client, keys, lease_ms=5)
+    queue = JobQueue(redis_client, keys)
+    with pytest.raises(ValueError, match="lane is 'turbo': allowed: fast, relax"):
+        await queue.enqueue("job-1", imagine_request(), lane="turbo")
