@@ -1,0 +1,337 @@
+"""The sampling pool: one per GPU. Takes jobs from the queue, samples compatible ones
+together, stores their images and reports them.
+
+Three things run at once, so none waits on another:
+- the event loop talks to Redis: taking jobs, renewing leases, watching cancel flags,
+  publishing progress;
+- one GPU thread runs the pipeline calls, one batch at a time;
+- one CPU thread encodes and stores the previous batch's images while the GPU samples
+  the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from PIL import Image
+
+from generation.blobs import BlobStore
+from generation.contract import GenerationResult, ResultImage
+from generation.engine import Cancelled, Engine, Progress
+from generation.images import encode_grid, encode_png, make_grid, open_image
+from generation.keys import LANES
+from generation.queue import JobQueue, QueuedJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    max_batch: int = 4  # jobs per pipeline call
+    coalesce_ms: int = 0  # wait this long for batch-mates; 0 = never (right for large models)
+    relax_max_wait_ms: int = 120_000  # a relax job older than this goes before fast ones
+    preview_interval_s: float = 1.5  # at most one progress event per job this often
+    block_ms: int = 1000  # how long one wait for new jobs lasts
+    lanes: tuple[str, ...] = LANES
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """How one job went through the pool; the worker logs it and benchmarks read it."""
+
+    job_id: str
+    waited_ms: int  # enqueue → sampling started
+    gpu_ms: int  # its share of the batch's pipeline call
+    batch_size: int
+
+
+def image_key(job_id: str, slot: int) -> str:
+    return f"images/{job_id}/{slot}.png"
+
+
+def grid_key(job_id: str) -> str:
+    return f"images/{job_id}/grid.webp"
+
+
+class SamplingPool:
+    def __init__(self, engines: dict[str, Engine], queue: JobQueue, blobs: BlobStore,
+                 consumer: str, settings: PoolSettings = PoolSettings()):
+        self.engines, self.queue, self.blobs = engines, queue, blobs
+        self.consumer, self.settings = consumer, settings
+        self.in_hand: dict[str, QueuedJob] = {}  # entry id → job, for lease renewal
+        self.cancelled: set[str] = set()  # job ids flagged, read by the GPU thread
+        self.stats: deque[JobStats] = deque(maxlen=10_000)
+        self.aborting = False  # set on shutdown: the running batch stops at its next step
+        self._gpu = ThreadPoolExecutor(1, thread_name_prefix="gpu")
+        self._cpu = ThreadPoolExecutor(1, thread_name_prefix="encode")
+        self._finishing: asyncio.Task | None = None
+
+    # -- the main loop ---------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve jobs until stop is set; the batch in hand is finished before returning."""
+        for stream, _ in await self._stream_order():
+            await self.queue.ensure_group(stream)
+        helpers = [asyncio.create_task(self._renew_leases()),
+                   asyncio.create_task(self._watch_cancels())]
+        try:
+            while not stop.is_set():
+                for batch in _batches(await self._take(), self.settings.max_batch):
+                    await self._run_batch(batch)
+        finally:
+            if self._finishing is not None:
+                await self._finishing
+            for helper in helpers:
+                helper.cancel()
+
+    async def release_all(self) -> int:
+        """Give every job in hand back to the queue (shutdown past its grace period)."""
+        self.aborting = True
+        released = await self.queue.release(self.consumer, list(self.in_hand.values()))
+        self.in_hand.clear()
+        return released
+
+    async def _take(self) -> list[QueuedJob]:
+        try:
+            jobs = await self.queue.take(self.consumer, await self._stream_order(),
+                                         self.settings.max_batch, self.settings.block_ms)
+            if jobs and self.settings.coalesce_ms and len(jobs) < self.settings.max_batch:
+                await asyncio.sleep(self.settings.coalesce_ms / 1000)
+                jobs += await self.queue.take(self.consumer, await self._stream_order(),
+                                              self.settings.max_batch - len(jobs))
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            log.warning("Redis is unreachable (%s); trying again in 1 s", error)
+            await asyncio.sleep(1)
+            return []
+        self.in_hand.update({job.entry_id: job for job in jobs})
+        return jobs
+
+    async def _stream_order(self) -> list[tuple[str, str]]:
+        """Fast lanes first, unless a relax job has waited past its limit (no starvation)."""
+        order = []
+        for model in self.engines:
+            lanes = {lane: self.queue.keys.jobs(model, lane) for lane in self.settings.lanes}
+            overdue = "relax" in lanes and await self._oldest_new_ms(lanes["relax"]) > (
+                self.settings.relax_max_wait_ms)
+            ranked = sorted(lanes, key=lambda lane: (lane != "relax") if overdue else (
+                LANES.index(lane)))
+            order += [(lanes[lane], lane) for lane in ranked]
+        return order
+
+    async def _oldest_new_ms(self, stream: str) -> int:
+        """How long the first entry not yet handed out has waited, in ms (0 if none)."""
+        try:
+            groups = await self.queue.redis.xinfo_groups(stream)
+        except redis.ResponseError:
+            return 0  # no stream yet
+        last = next((g["last-delivered-id"] for g in groups if g["name"] == "workers"), "0-0")
+        entries = await self.queue.redis.xrange(stream, min=f"({last}", count=1)
+        if not entries:
+            return 0
+        return int(time.time() * 1000) - int(entries[0][0].split("-")[0])
+
+    # -- one batch -------------------------------------------------------------------------
+
+    async def _run_batch(self, batch: list[QueuedJob]) -> None:
+        batch = await self._skip_cancelled(batch)
+        parents = await self._load_parents(batch)
+        batch = [job for job in batch if job.entry_id in self.in_hand]  # parents that failed
+        if not batch:
+            return
+        started = time.time()
+        try:
+            images = await self._sample(batch, [parents.get(j.entry_id) for j in batch])
+        except Cancelled:
+            await self._after_cancel(batch)
+            return
+        except Exception as error:  # any failure is the batch's: retried singly
+            await self._after_failure(batch, error)
+            return
+        self._record_stats(batch, started)
+        await self._hand_over(batch, images)
+
+    async def _skip_cancelled(self, batch: list[QueuedJob]) -> list[QueuedJob]:
+        flagged = await self.queue.cancelled(job.job_id for job in batch)
+        for job in batch:
+            if job.job_id in flagged:
+                await self._report(job, {"status": "cancelled", "error": "cancelled before "
+                                         "it started"})
+        return [job for job in batch if job.job_id not in flagged]
+
+    async def _load_parents(self, batch: list[QueuedJob]) -> dict[str, Image.Image]:
+        parents = {}
+        for job in batch:
+            if job.request.parent_image is None:
+                continue
+            try:
+                data = await asyncio.to_thread(self.blobs.get, job.request.parent_image)
+                parents[job.entry_id] = open_image(data)
+            except Exception as error:  # a missing or bad parent fails its job alone
+                await self._fail_attempt(job, f"cannot read the parent image: {error}")
+        return parents
+
+    async def _sample(self, batch: list[QueuedJob], parents: list) -> list[list[Image.Image]]:
+        engine = self.engines[batch[0].request.model]
+        requests = [job.request for job in batch]
+        ids = {job.job_id for job in batch}
+        progress = self._progress_publisher(batch)
+
+        def should_cancel() -> bool:
+            return self.aborting or not ids.isdisjoint(self.cancelled)
+
+        return await asyncio.get_running_loop().run_in_executor(
+            self._gpu, lambda: engine.run_batch(requests, parents, progress, should_cancel))
+
+    async def _after_cancel(self, batch: list[QueuedJob]) -> None:
+        if self.aborting:
+            return  # shutting down: the jobs are released, not cancelled
+        for job in batch:
+            if job.job_id in self.cancelled:
+                await self._report(job, {"status": "cancelled", "error": "cancelled while "
+                                         "running"})
+        rest = [job for job in batch if job.job_id not in self.cancelled]
+        if rest:
+            await self._run_batch(rest)  # batch-mates of a cancelled job run on without it
+
+    async def _after_failure(self, batch: list[QueuedJob], error: Exception) -> None:
+        if len(batch) > 1:
+            log.warning("a batch of %d failed (%s); running its jobs one by one", len(batch),
+                        error)
+            for job in batch:
+                await self._run_batch([job])
+            return
+        await self._fail_attempt(batch[0], f"{type(error).__name__}: {error}")
+
+    async def _fail_attempt(self, job: QueuedJob, error: str) -> None:
+        """Renew the lease once more, then stop: the job is redelivered a whole lease later
+        (a backoff, never a hot loop) and dead-lettered once delivered too often."""
+        log.warning("job %s failed on delivery %d: %s", job.job_id, job.deliveries, error)
+        await self.queue.fail_attempt(job, error)
+        await self.queue.renew(self.consumer, [job])
+        self.in_hand.pop(job.entry_id, None)
+
+    def _record_stats(self, batch: list[QueuedJob], started: float) -> None:
+        elapsed_ms = int((time.time() - started) * 1000)
+        images = sum(job.request.num_images for job in batch)
+        for job in batch:
+            stats = JobStats(job.job_id, int(started * 1000) - job.enqueued_ms,
+                             elapsed_ms * job.request.num_images // images, len(batch))
+            self.stats.append(stats)
+            log.info("job %s: waited %d ms, gpu %d ms, batch of %d", stats.job_id,
+                     stats.waited_ms, stats.gpu_ms, stats.batch_size)
+
+    # -- storing and reporting -------------------------------------------------------------
+
+    async def _hand_over(self, batch: list[QueuedJob], images: list[list[Image.Image]]) -> None:
+        """Store and report in the background, so the GPU can start the next batch now."""
+        if self._finishing is not None:
+            await self._finishing  # at most one batch waits for encoding: bounded memory
+        stats = {s.job_id: s for s in list(self.stats)[-len(batch):]}
+        self._finishing = asyncio.create_task(self._store_and_report(batch, images, stats))
+
+    async def _store_and_report(self, batch, images, stats) -> None:
+        for job, job_images in zip(batch, images, strict=True):
+            started = time.time()
+            result_images = await asyncio.get_running_loop().run_in_executor(
+                self._cpu, lambda j=job, i=job_images: self._store(j, i))
+            result = GenerationResult(
+                job_id=job.job_id, images=result_images, gpu_ms=stats[job.job_id].gpu_ms,
+                encode_ms=int((time.time() - started) * 1000), batch_size=len(batch))
+            await self._report(job, {"status": "succeeded", "result": result.to_json()})
+
+    def _store(self, job: QueuedJob, images: list[Image.Image]) -> tuple[ResultImage, ...]:
+        """PNG each image and the grid under deterministic keys: a retry overwrites."""
+        stored = []
+        for slot, (seed, image) in enumerate(zip(job.request.seeds, images, strict=True), 1):
+            data = encode_png(image)
+            self.blobs.put(image_key(job.job_id, slot), data, "image/png")
+            stored.append(ResultImage(slot=slot, seed=seed, key=image_key(job.job_id, slot),
+                                      width=image.width, height=image.height,
+                                      sha256=hashlib.sha256(data).hexdigest()))
+        self.blobs.put(grid_key(job.job_id), encode_grid(make_grid(images), "webp"), "image/webp")
+        return tuple(stored)
+
+    async def _report(self, job: QueuedJob, outcome: dict[str, str]) -> None:
+        if not await self.queue.complete(self.consumer, job, outcome):
+            log.warning("job %s: lease lost to another worker; its result is theirs to report",
+                        job.job_id)
+        self.in_hand.pop(job.entry_id, None)
+
+    # -- background duties -----------------------------------------------------------------
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.queue.lease_ms / 3000)
+            try:
+                owned = await self.queue.renew(self.consumer, list(self.in_hand.values()))
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                continue
+            for entry_id in set(self.in_hand) - owned:
+                log.warning("job %s: lease lost", self.in_hand[entry_id].job_id)
+
+    async def _watch_cancels(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            try:
+                jobs = [job.job_id for job in self.in_hand.values()]
+                self.cancelled = await self.queue.cancelled(jobs)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                continue
+
+    def _progress_publisher(self, batch: list[QueuedJob]) -> Callable[[Progress], None]:
+        """Called on the GPU thread each step; sends at most one event per interval."""
+        loop = asyncio.get_running_loop()
+        sizes = [job.request.num_images for job in batch]
+        last_sent = [0.0]
+
+        def publish(progress: Progress) -> None:
+            now = time.monotonic()
+            final = progress.step == progress.total
+            if now - last_sent[0] < self.settings.preview_interval_s and not final:
+                return
+            last_sent[0] = now
+            previews = _split(progress.previews(), sizes)
+            for job, job_previews in zip(batch, previews, strict=False):
+                event = {"step": progress.step, "total": progress.total,
+                         "preview": _preview_webp(job_previews)}
+                asyncio.run_coroutine_threadsafe(
+                    self.queue.publish_progress(job.job_id, event), loop)
+
+        return publish
+
+
+def _batches(jobs: list[QueuedJob], max_batch: int) -> list[list[QueuedJob]]:
+    """Jobs grouped by what one pipeline call can share, in the order they were taken."""
+    groups: dict[tuple, list[QueuedJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.request.batch_key(), []).append(job)
+    return [group[i:i + max_batch] for group in groups.values()
+            for i in range(0, len(group), max_batch)]
+
+
+def _split(items: list, sizes: list[int]) -> list[list]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(items[start:start + size])
+        start += size
+    return out
+
+
+def _preview_webp(previews: list[Image.Image]) -> str | None:
+    """A small grid of the previews as base64 WebP, or None where none could be made."""
+    if not previews:
+        return None
+    import base64
+
+    buffer = io.BytesIO()
+    make_grid(previews).save(buffer, "WEBP", quality=60, method=0)
+    return base64.b64encode(buffer.getvalue()).decode()
