@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from db.connection import DatabaseUnavailable
 from dreamloop.settings import Settings, SettingsError, load_settings
 from generation.contract import InvalidRequest
 from generation.images import GRID_FORMATS
+from generation.keys import LANES
 from generation.registry import ModelLoadError, RegistryError, load_registry
 
 
@@ -49,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="grid file (.webp, .jpg, .png); full images go beside it")
     imagine.set_defaults(handler=_run_imagine)
 
+    worker = commands.add_parser("worker", help="serve queued jobs on this machine's GPU (or CPU)")
+    worker.add_argument("--model", action="append",
+                        help="a model to serve; repeat for several (default: the registry's)")
+    worker.add_argument("--lane", action="append", choices=LANES,
+                        help="a lane to serve; repeat for both (default: fast and relax)")
+    worker.add_argument("--grace", type=float, default=30.0,
+                        help="seconds to finish the batch in hand after SIGTERM (default 30)")
+    worker.set_defaults(handler=_run_worker)
+
     migrate = commands.add_parser("migrate", help="apply the database migrations not yet applied")
     migrate.set_defaults(handler=_run_migrate)
 
@@ -72,9 +83,35 @@ def _run_imagine(settings: Settings, args: argparse.Namespace, console: Console)
         raise OutputError(f"--out is {str(args.out)!r}: the grid file must end in "
                           f"{', '.join('.' + f for f in GRID_FORMATS)}")
     _quiet_libraries()
-    from dreamloop.imagine import imagine  # loads torch: only when a command needs it
+    from dreamloop.imagine import JobFailed, imagine  # loads torch: only when needed
 
-    imagine(settings, args.prompt, args.model, args.out, grid_format, console)
+    try:
+        imagine(settings, args.prompt, args.model, args.out, grid_format, console)
+    except JobFailed as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 1
+    return 0
+
+
+
+def _run_worker(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    _quiet_libraries()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    import os
+    import socket
+
+    from dreamloop import services
+    from generation.engine import Engine
+    from generation.pool import SamplingPool
+    from generation.worker import serve
+
+    registry = load_registry(settings.models_file, settings.data_dir)
+    names = args.model or [registry.default]
+    engines = {name: Engine.load(registry.get(name)) for name in names}
+    pool = SamplingPool(engines, services.job_queue(settings), services.blob_store(settings),
+                        f"{socket.gethostname()}-{os.getpid()}",
+                        services.pool_settings(settings, tuple(args.lane or LANES)))
+    asyncio.run(serve(pool, args.grace))
     return 0
 
 

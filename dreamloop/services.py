@@ -19,3 +19,35 @@ async def open_database_pool(settings: Settings):
     from db.connection import create_pool
 
     return await create_pool(database_url(settings), settings.database_pool_size)
+
+
+def redis_url(settings: Settings) -> str:
+    """DREAMLOOP_REDIS_URL, or an embedded Redis (append-only) under the data folder."""
+    if settings.redis_url:
+        return settings.redis_url
+    from generation.redis_connection import start_embedded_redis
+
+    return start_embedded_redis(settings.data_dir)
+
+
+def blob_store(settings: Settings):
+    """DREAMLOOP_BLOB_URL, or the folder data_dir/blobs."""
+    from generation.blobs import open_blob_store
+
+    return open_blob_store(settings.blob_url or str(settings.data_dir / "blobs"))
+
+
+def job_queue(settings: Settings):
+    from generation.keys import Keys
+    from generation.queue import JobQueue
+    from generation.redis_connection import connect_redis
+
+    return JobQueue(connect_redis(redis_url(settings)), Keys(settings.redis_prefix),
+                    lease_ms=settings.lease_ms, max_deliveries=settings.max_deliveries)
+
+
+def pool_settings(settings: Settings, lanes: tuple[str, ...]):
+    from generation.pool import PoolSettings
+
+    return PoolSettings(max_batch=settings.max_batch, coalesce_ms=settings.coalesce_ms,
+                        relax_max_wait_ms=int(settings.relax_max_wait_s * 1000), lanes=lanes)

@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     models_file: Path | None = None  # registry TOML; None means the shipped models.toml
     database_url: str | None = None  # None: an embedded PostgreSQL under data_dir
     database_pool_size: int = Field(default=10, ge=1, le=100)  # connections per process
+    redis_url: str | None = None  # None: an embedded Redis under data_dir
+    redis_prefix: str = "dreamloop:"  # every key starts with it (generation/keys.py)
+    blob_url: str | None = None  # a folder, file:// or s3://bucket/prefix; None: data_dir/blobs
+    lease_ms: int = Field(default=30_000, ge=100)  # a silent worker loses its jobs after this
+    max_deliveries: int = Field(default=3, ge=1)  # then a job goes to the dead-letter stream
+    max_batch: int = Field(default=4, ge=1, le=64)  # jobs per pipeline call
+    coalesce_ms: int = Field(default=0, ge=0, le=1000)  # wait for batch-mates (small models)
+    relax_max_wait_s: float = Field(default=120.0, ge=0)  # then relax jobs go before fast
 
     @field_validator("models_file")
     @classmethod

@@ -85,13 +85,23 @@ class SamplingPool:
                    asyncio.create_task(self._watch_cancels())]
         try:
             while not stop.is_set():
-                for batch in _batches(await self._take(), self.settings.max_batch):
-                    await self._run_batch(batch)
+                await self._serve_once()
         finally:
             if self._finishing is not None:
                 await self._finishing
             for helper in helpers:
                 helper.cancel()
+
+    async def _serve_once(self) -> None:
+        try:
+            for batch in _batches(await self._take(), self.settings.max_batch):
+                await self._run_batch(batch)
+        except Exception:
+            # A worker that dies on a surprise loses its jobs' leases anyway; staying up
+            # keeps serving the others. Whatever was in hand is redelivered after its lease.
+            log.exception("unexpected error in the sampling loop; carrying on in 1 s")
+            self.in_hand.clear()
+            await asyncio.sleep(1)
 
     async def release_all(self) -> int:
         """Give every job in hand back to the queue (shutdown past its grace period)."""

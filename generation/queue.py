@@ -165,7 +165,8 @@ class JobQueue:
         if count <= 0:
             return []
         reply = await self._with_group(stream, self.redis.xautoclaim(
-            stream, WORKER_GROUP, consumer, self.lease_ms, start_id="0-0", count=count))
+            stream, WORKER_GROUP, consumer, self.lease_ms, start_id="0-0", count=count),
+            empty=["0-0", []])
         entries = [(entry_id, fields) for entry_id, fields in reply[1] if fields]
         gone = [entry_id for entry_id, fields in reply[1] if not fields]
         if gone:  # claimed ids whose data was deleted (Redis 6): drop them from the group
@@ -180,20 +181,22 @@ class JobQueue:
             await self.ensure_group(stream)
         reply = await self._with_group(next(iter(lanes)), self.redis.xreadgroup(
             WORKER_GROUP, consumer, {stream: ">" for stream in lanes}, count=count,
-            block=block_ms))
+            block=block_ms), empty=[])
         return [_parse(stream, lanes[stream], entry_id, fields, 1)
                 for stream, entries in (reply or []) for entry_id, fields in entries]
 
-    async def _with_group(self, stream: str, command):
+    async def _with_group(self, stream: str, command, empty: list):
+        """Run a group command; if Redis lost the group, recreate it and return empty."""
         try:
             return await command
         except redis.ResponseError as error:
-            if "NOGROUP" not in str(error):
+            # NOGROUP: the group is gone; UNBLOCKED (Redis 7): the stream went while we waited.
+            if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                 raise
             log.warning("the worker group of %s was gone (Redis restarted or flushed); "
                         "recreated it", stream)
             await self.ensure_group(stream)
-            return [None, []]
+            return empty
 
     async def _delivery_counts(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
         counts = {}

@@ -6,15 +6,24 @@ import warnings
 from pathlib import Path
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 # Kept for the life of the process: the embedded server lives as long as its handle.
 _EMBEDDED: dict[Path, object] = {}
 
 
 def connect_redis(url: str) -> redis.Redis:
-    """A client that decodes replies to text and notices dead connections."""
-    return redis.from_url(url, decode_responses=True, health_check_interval=10,
-                          socket_connect_timeout=5)
+    """A client that decodes replies to text, notices dead connections, and retries a
+    command a few times (with backoff) when Redis restarts under it.
+
+    A retried XADD may add a job twice; delivery stays exactly-once because completion
+    in PostgreSQL is conditional (db/jobs.py).
+    """
+    return redis.from_url(
+        url, decode_responses=True, health_check_interval=10, socket_connect_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 
 
 def start_embedded_redis(data_dir: Path) -> str:
