@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--repeats", type=int, default=5)
     engine.add_argument("--json", action="store_true", help="end with one line of JSON")
     engine.set_defaults(handler=_run_bench_engine)
+    pool = targets.add_parser("pool", help="jobs through queue + pool vs direct engine calls")
+    pool.add_argument("--model", default="tiny-random")
+    pool.add_argument("--jobs", type=int, default=16)
+    pool.add_argument("--max-batch", type=int, default=4, help="jobs per pipeline call")
+    pool.add_argument("--json", action="store_true", help="end with one line of JSON")
+    pool.set_defaults(handler=_run_bench_pool)
     db = targets.add_parser("db", help="job lifecycles per second, 1 and 16 writers")
     db.add_argument("--seconds", type=float, default=3.0, help="length of each timed run")
     db.add_argument("--json", action="store_true", help="end with one line of JSON")
@@ -182,6 +188,20 @@ def _run_bench_db(settings: Settings, args: argparse.Namespace, console: Console
     figures = asyncio.run(bench_db(url, args.seconds, lambda line: console.print(line,
                                                                                 style="dim")))
     _print_figures("dreamloop bench db", figures, args.json)
+    return 0
+
+
+def _run_bench_pool(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    _quiet_libraries()
+    from dreamloop import services
+    from generation.bench_pool import bench_pool
+    from generation.engine import Engine
+
+    engine = Engine.load(load_registry(settings.models_file, settings.data_dir).get(args.model))
+    figures = asyncio.run(bench_pool(engine, services.redis_url(settings), args.jobs,
+                                     args.max_batch,
+                                     lambda line: console.print(line, style="dim")))
+    _print_figures(f"dreamloop bench pool ({args.model})", figures, args.json)
     return 0
 
 

@@ -103,6 +103,11 @@ class SamplingPool:
             self.in_hand.clear()
             await asyncio.sleep(1)
 
+    async def on_gpu_thread(self, work: Callable[[], object]) -> object:
+        """Run work on the pool's GPU thread (warm-ups, and baselines measured like for like:
+        CPU math libraries keep per-thread worker teams, so the thread matters)."""
+        return await asyncio.get_running_loop().run_in_executor(self._gpu, work)
+
     async def release_all(self) -> int:
         """Give every job in hand back to the queue (shutdown past its grace period)."""
         self.aborting = True
@@ -198,8 +203,8 @@ class SamplingPool:
         def should_cancel() -> bool:
             return self.aborting or not ids.isdisjoint(self.cancelled)
 
-        return await asyncio.get_running_loop().run_in_executor(
-            self._gpu, lambda: engine.run_batch(requests, parents, progress, should_cancel))
+        return await self.on_gpu_thread(
+            lambda: engine.run_batch(requests, parents, progress, should_cancel))
 
     async def _after_cancel(self, batch: list[QueuedJob]) -> None:
         if self.aborting:

@@ -123,3 +123,14 @@ def test_a_model_that_cannot_be_fetched_is_one_clear_line(cli_env, tmp_path):
     result = dreamloop("imagine", "a fox", "--out", "fox.webp", env=env, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot load model 'hubby' from 'someone/not-here'" in " ".join(result.stderr.split())
+
+
+def test_bench_pool_ends_with_a_json_line_of_figures(cli_env, redis_url):
+    env = cli_env | {"DREAMLOOP_REDIS_URL": redis_url}
+    result = dreamloop("bench", "pool", "--jobs", "2", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["jobs"] == 2 and figures["direct_jobs_per_s"] > 0
+    assert figures["pool_vs_direct"] == pytest.approx(
+        figures["pool_jobs_per_s"] / figures["direct_jobs_per_s"], rel=0.02)
+    assert 0 <= figures["queue_overhead_ms_p50"] <= figures["queue_overhead_ms_p95"]
