@@ -128,7 +128,7 @@ class Engine:
                 callback_on_step_end=self._step_callback(on_progress, should_cancel),
             ).images
         # 4. hand each job its own images
-        return _split(images, [r.num_images for r in requests])
+        return split_by_sizes(images, [r.num_images for r in requests])
 
     def img2img(self, requests: Sequence[GenerationRequest],
                 parents: Sequence[Image.Image | None],
@@ -157,7 +157,7 @@ class Engine:
                 callback_on_step_end=self._step_callback(on_progress, should_cancel),
             ).images
         # 4. hand each job its own images
-        return _split(out, [r.num_images for r in requests])
+        return split_by_sizes(out, [r.num_images for r in requests])
 
     def _check_batch(self, requests: Sequence[GenerationRequest],
                      kinds: tuple[JobKind, ...]) -> GenerationRequest:
@@ -221,10 +221,11 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed)
 
 
-def _split(images: list, sizes: list[int]) -> list[list]:
+def split_by_sizes(items: list, sizes: list[int]) -> list[list]:
+    """items cut into consecutive runs of the given sizes (one run per job of a batch)."""
     out, start = [], 0
     for size in sizes:
-        out.append(images[start:start + size])
+        out.append(items[start:start + size])
         start += size
     return out
 

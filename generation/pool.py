@@ -26,7 +26,7 @@ from PIL import Image
 
 from generation.blobs import BlobStore
 from generation.contract import GenerationResult, ResultImage
-from generation.engine import Cancelled, Engine, Progress
+from generation.engine import Cancelled, Engine, Progress, split_by_sizes
 from generation.images import encode_grid, encode_png, make_grid, open_image
 from generation.keys import LANES
 from generation.queue import JobQueue, QueuedJob
@@ -291,7 +291,10 @@ class SamplingPool:
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 continue
             for entry_id in set(self.in_hand) - owned:
-                log.warning("job %s: lease lost", self.in_hand[entry_id].job_id)
+                # Another worker has it now; ours may finish but cannot report (queue.py).
+                job = self.in_hand.pop(entry_id, None)
+                if job is not None:
+                    log.warning("job %s: lease lost", job.job_id)
 
     async def _watch_cancels(self) -> None:
         while True:
@@ -314,7 +317,7 @@ class SamplingPool:
             if now - last_sent[0] < self.settings.preview_interval_s and not final:
                 return
             last_sent[0] = now
-            previews = _split(progress.previews(), sizes)
+            previews = split_by_sizes(progress.previews(), sizes)
             for job, job_previews in zip(batch, previews, strict=False):
                 event = {"step": progress.step, "total": progress.total,
                          "preview": _preview_webp(job_previews)}
@@ -331,14 +334,6 @@ def _batches(jobs: list[QueuedJob], max_batch: int) -> list[list[QueuedJob]]:
         groups.setdefault(job.request.batch_key(), []).append(job)
     return [group[i:i + max_batch] for group in groups.values()
             for i in range(0, len(group), max_batch)]
-
-
-def _split(items: list, sizes: list[int]) -> list[list]:
-    out, start = [], 0
-    for size in sizes:
-        out.append(items[start:start + size])
-        start += size
-    return out
 
 
 def _preview_webp(previews: list[Image.Image]) -> str | None:

@@ -46,7 +46,7 @@ async def running_pool(tiny_engine, queue, blobs, **settings):
         await asyncio.wait_for(task, 60)
 
 
-async def wait_for_results(queue: JobQueue, count: int, timeout: float = 60) -> list[dict]:
+async def wait_for_results(queue: JobQueue, count: int, timeout: float = 120) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         entries = await queue.redis.xrange(queue.keys.results)

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis
 
+from generation.contract import JobKind
 from generation.keys import WORKER_GROUP
 from generation.queue import JobQueue
 from generation.redis_connection import connect_redis
 from tests.factories import imagine_request
+from tests.test_pool import save_png, wait_for_results
 
 LEASE_MS = 1500
 
@@ -92,17 +94,6 @@ async def wait_for_message(pubsub, timeout: float = 90) -> None:
     raise AssertionError("no progress event")
 
 
-async def outcomes(queue: JobQueue, count: int, timeout: float = 120) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    entries = []
-    while time.monotonic() < deadline:
-        entries = await queue.redis.xrange(queue.keys.results)
-        if len(entries) >= count:
-            return [fields for _, fields in entries]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{len(entries)} of {count} outcomes after {timeout} s")
-
-
 async def queue_is_empty(queue: JobQueue) -> bool:
     stream = queue.keys.jobs("tiny-random", "fast")
     summary = await queue.redis.xpending(stream, WORKER_GROUP)
@@ -118,7 +109,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_nothing(queue
     await wait_for_message(progress)
     doomed.signal(signal.SIGKILL)
     rescuer = workers()
-    done = await outcomes(queue, 4)
+    done = await wait_for_results(queue, 4)
     await asyncio.sleep(LEASE_MS / 1000)  # time for any duplicate to show up
     done = [fields for _, fields in await queue.redis.xrange(queue.keys.results)]
     assert sorted(o["job"] for o in done) == job_ids  # each exactly once
@@ -134,7 +125,7 @@ async def test_a_frozen_worker_cannot_take_its_job_back(queue, workers):
     await wait_for_message(progress)
     frozen.signal(signal.SIGSTOP)
     workers()  # takes the job once the frozen worker's lease lapses
-    [outcome] = await outcomes(queue, 1)
+    [outcome] = await wait_for_results(queue, 1)
     frozen.signal(signal.SIGCONT)
     await frozen.wait_for_log("lease lost to another worker")
     assert [f for _, f in await queue.redis.xrange(queue.keys.results)] == [outcome]
@@ -149,7 +140,7 @@ async def test_sigterm_finishes_the_batch_in_hand_within_the_grace_period(queue,
     await wait_for_message(progress)
     worker.signal(signal.SIGTERM)
     assert worker.process.wait(120) == 0
-    [outcome] = await outcomes(queue, 1, timeout=5)
+    [outcome] = await wait_for_results(queue, 1, timeout=5)
     assert outcome["status"] == "succeeded"
     assert "stopping: finishing the batch in hand" in worker.text()
 
@@ -167,6 +158,27 @@ async def test_sigterm_past_the_grace_period_releases_the_job(queue, workers):
                              count=1)
     assert (job.job_id, job.deliveries) == ("job-1", 2)
     assert await queue.redis.xlen(queue.keys.results) == 0
+
+
+async def test_a_poison_job_is_dead_lettered_and_its_batch_mates_succeed(
+        queue, workers, tiny_engine, tmp_path):
+    from generation.blobs import LocalBlobStore
+
+    blobs = LocalBlobStore(tmp_path / "blobs")  # the workers' blob folder (worker_env)
+    parent = tiny_engine.run(imagine_request())[0]
+    save_png(blobs, "images/p/1.png", parent)
+    save_png(blobs, "images/p/wrong.png", parent.resize((128, 128)))
+    variation = dict(kind=JobKind.VARIATION, strength=0.5)
+    for job_id, key in (("good-1", "1"), ("poison", "wrong"), ("good-2", "1")):
+        await queue.enqueue(job_id, imagine_request(parent_image=f"images/p/{key}.png",
+                                                    **variation))
+    worker = workers()
+    done = {o["job"]: o for o in await wait_for_results(queue, 3)}
+    assert done["good-1"]["status"] == done["good-2"]["status"] == "succeeded"
+    assert done["poison"]["status"] == "dead"
+    assert "image size is 128x128" in done["poison"]["error"]
+    assert worker.text().count("job poison failed on delivery") == 3  # once per delivery
+    assert await queue_is_empty(queue)
 
 
 class RedisServer:
@@ -215,10 +227,10 @@ async def test_a_worker_survives_a_redis_restart_without_restarting(
     queue = JobQueue(client, keys, lease_ms=LEASE_MS)
     worker = workers(env=worker_env | {"DREAMLOOP_REDIS_URL": redis_server.url})
     await queue.enqueue("before", imagine_request())
-    assert [o["job"] for o in await outcomes(queue, 1)] == ["before"]
+    assert [o["job"] for o in await wait_for_results(queue, 1)] == ["before"]
     redis_server.kill()
     await redis_server.start()  # empty: no persistence, so no stream and no group
     await queue.enqueue("after", imagine_request())
-    assert [o["job"] for o in await outcomes(queue, 1)] == ["after"]
+    assert [o["job"] for o in await wait_for_results(queue, 1)] == ["after"]
     assert worker.process.poll() is None  # the same worker process served both
     await client.aclose()
