@@ -1,0 +1,272 @@
+"""The Discord double: one guild with members, REST and gateway on loopback, and a
+scripted member API for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from tests.discord_double import payloads
+from tests.discord_double.gateway import DISPATCH, GatewaySession
+from tests.discord_double.model import (
+    DEFAULT_UPLOAD_LIMIT,
+    Clock,
+    DiscordError,
+    Interaction,
+    Message,
+    Snowflakes,
+    check_components,
+    check_files,
+    new_token,
+    resolve_mentions,
+)
+from tests.discord_double.rest import build_app
+
+EPHEMERAL = 1 << 6
+OPTION_TYPES = {3: str, 4: int, 5: bool, 10: float}
+
+
+class DiscordDouble:
+    def __init__(self, token: str = "test-bot-token", upload_limit: int = DEFAULT_UPLOAD_LIMIT):
+        self.token, self.upload_limit = token, upload_limit
+        self.clock = Clock()
+        self.ids = Snowflakes(self.clock)
+        self.application_id = self.ids.next()
+        self.bot = payloads.user(self.ids.next(), "dreamloop-test-bot", bot=True)
+        self.guild_id = self.ids.next()
+        self.users = {name: payloads.user(self.ids.next(), name) for name in ("alice", "bob")}
+        self.roles = {"@everyone": payloads.role(self.guild_id, "@everyone",
+                                                 payloads.EVERYONE_PERMISSIONS, 0),
+                      "mods": payloads.role(self.ids.next(), "mods", payloads.MANAGE_GUILD, 1)}
+        self.member_roles = {"alice": ["mods"], "bob": []}
+        self.channels = {name: payloads.text_channel(self.ids.next(), self.guild_id, name, i)
+                         for i, name in enumerate(("general", "art"))}
+        self.messages: dict[int, Message] = {}
+        self.interactions: dict[int, Interaction] = {}
+        self.commands: dict[int | None, list[dict]] = {}  # guild id (None: global) → commands
+        self.command_syncs = 0
+        self.identify_count = 0
+        self.sessions: list[GatewaySession] = []
+        self.unhandled: list[str] = []  # requests the double does not implement
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(build_app(self), handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for session in list(self.sessions):
+            if session.socket is not None:
+                await session.socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        """Point discord.py here: `discord.http.Route.BASE = double.api_base`."""
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # -- the scripted member API ------------------------------------------------------------
+
+    def channel_id(self, name: str) -> int:
+        return int(self.channels[name]["id"])
+
+    def user_id(self, name: str) -> int:
+        return int(self.users[name]["id"])
+
+    async def wait_until_connected(self, timeout: float = 20) -> None:
+        """Until a bot has identified on the gateway (and received its guild)."""
+        await self._until(lambda: any(s.identified for s in self.sessions), timeout,
+                          "no bot connected to the gateway")
+
+    async def slash(self, member: str, channel: str, name: str, **options) -> Interaction:
+        """Invoke the synced slash command `name` as member in channel."""
+        command = self._synced_command(name)
+        data = {"id": command["id"], "name": name, "type": 1, "guild_id": str(self.guild_id),
+                "options": [self._option(command, key, value) for key, value in options.items()]}
+        return await self._interact(member, channel, 2, data)
+
+    async def click(self, member: str, message: Message, custom_id: str) -> Interaction:
+        """Click the button with custom_id on message, as member."""
+        if custom_id not in message.custom_ids():
+            raise AssertionError(f"no button {custom_id!r} on the message; it has "
+                                 f"{message.custom_ids()}")
+        channel = next(n for n, c in self.channels.items()
+                       if int(c["id"]) == int(message.payload["channel_id"]))
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(member, channel, 3, data, message=message.payload)
+
+    def channel_messages(self, channel: str, viewer: str | None = None) -> list[Message]:
+        """The channel's messages, oldest first; ephemeral ones only for their viewer."""
+        cid = self.channel_id(channel)
+        return [m for m in self.messages.values()
+                if int(m.payload["channel_id"]) == cid and not m.deleted
+                and (not m.payload["flags"] & EPHEMERAL or m.payload.get("_viewer") == viewer)]
+
+    async def wait_for_message(self, channel: str, predicate: Callable[[Message], bool],
+                               timeout: float = 20, viewer: str | None = None) -> Message:
+        found: list[Message] = []
+
+        def match() -> bool:
+            found[:] = [m for m in self.channel_messages(channel, viewer) if predicate(m)]
+            return bool(found)
+
+        await self._until(match, timeout, f"no such message in #{channel}")
+        return found[-1]
+
+    async def wait_for_callback(self, interaction: Interaction, timeout: float = 10) -> None:
+        await self._until(lambda: interaction.callbacks or interaction.errors, timeout,
+                          f"interaction {interaction.id} was never answered")
+
+    async def _until(self, condition: Callable[[], object], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} within {timeout} s")
+            await asyncio.sleep(0.02)
+
+    # -- what the handlers and gateway use ---------------------------------------------------
+
+    def _synced_command(self, name: str) -> dict:
+        for command in self.commands.get(self.guild_id, []) + self.commands.get(None, []):
+            if command["name"] == name:
+                return command
+        raise AssertionError(f"the bot has not synced a command named {name!r}")
+
+    def _option(self, command: dict, key: str, value) -> dict:
+        spec = next((o for o in command.get("options", []) if o["name"] == key), None)
+        if spec is None:
+            raise AssertionError(f"/{command['name']} has no option {key!r}")
+        return {"name": key, "type": spec["type"], "value": value}
+
+    async def _interact(self, member: str, channel: str, kind: int, data: dict,
+                        message: dict | None = None) -> Interaction:
+        interaction = Interaction(id=self.ids.next(), token=new_token(), kind=kind,
+                                  created_at=self.clock.now(),
+                                  channel_id=self.channel_id(channel), payload={})
+        interaction.payload = self._interaction_payload(interaction, member, channel, data)
+        if message is not None:
+            interaction.payload["message"] = message
+        interaction.payload["_member"] = member
+        self.interactions[interaction.id] = interaction
+        await self.dispatch("INTERACTION_CREATE", {k: v for k, v in interaction.payload.items()
+                                                   if not k.startswith("_")})
+        return interaction
+
+    def _interaction_payload(self, interaction: Interaction, member: str, channel: str,
+                             data: dict) -> dict:
+        return {"id": str(interaction.id), "application_id": str(self.application_id),
+                "type": interaction.kind, "token": interaction.token, "version": 1,
+                "guild_id": str(self.guild_id), "channel_id": str(interaction.channel_id),
+                "channel": self.channels[channel], "member": self.member_payload(member),
+                "data": data, "locale": "en-US", "guild_locale": "en-US",
+                "app_permissions": str(payloads.EVERYONE_PERMISSIONS), "entitlements": [],
+                "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0,
+                "attachment_size_limit": self.upload_limit}
+
+    def member_payload(self, name: str) -> dict:
+        roles = [self.roles[r] for r in self.member_roles.get(name, [])]
+        permissions = payloads.EVERYONE_PERMISSIONS
+        for role in roles:
+            permissions |= int(role["permissions"])
+        return payloads.member(self.users[name], [int(r["id"]) for r in roles],
+                               self.clock.iso(), permissions)
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        for session in [s for s in self.sessions if s.identified]:
+            await session.send(DISPATCH, data, event)
+
+    def ready_payload(self, session: GatewaySession) -> dict:
+        return {"v": 10, "user": self.bot | {"verified": True, "mfa_enabled": False, "flags": 0},
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "session_id": session.id, "resume_gateway_url": self.gateway_url,
+                "shard": [0, 1], "application": {"id": str(self.application_id), "flags": 0},
+                "private_channels": [], "relationships": [], "presences": []}
+
+    def guild_payload(self) -> dict:
+        members = [payloads.member(self.bot, [], self.clock.iso(), 0)] + [
+            self.member_payload(name) for name in self.users]
+        return {"id": str(self.guild_id), "name": "dreamloop test guild", "icon": None,
+                "owner_id": self.users["alice"]["id"], "roles": list(self.roles.values()),
+                "channels": list(self.channels.values()), "members": members,
+                "member_count": len(members), "unavailable": False, "features": [],
+                "emojis": [], "stickers": [], "large": False, "joined_at": self.clock.iso(),
+                "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
+                "guild_scheduled_events": [], "soundboard_sounds": [], "premium_tier": 0,
+                "preferred_locale": "en-US", "verification_level": 0, "mfa_level": 0,
+                "default_message_notifications": 0, "explicit_content_filter": 0,
+                "nsfw_level": 0, "system_channel_flags": 0, "afk_timeout": 300,
+                "max_members": 500000, "premium_progress_bar_enabled": False}
+
+    async def resume(self, session: GatewaySession, data: dict) -> None:
+        """Hand the old session's numbering to this connection and replay what it missed."""
+        old = next((s for s in self.sessions if s.id == data.get("session_id")), None)
+        if old is None or data.get("token") != self.token:
+            await session.send(9, False)  # INVALID_SESSION, not resumable
+            return
+        session.id, session.seq, session.sent = old.id, old.seq, old.sent
+        session.identified = True
+        self.sessions.remove(old)
+        await session.replay_after(int(data.get("seq") or 0))
+
+    def create_message(self, channel_id: int, body: dict, files: dict[str, bytes],
+                       viewer: str | None = None) -> Message:
+        """Validate and store a message the bot sent, the way Discord would."""
+        check_components(body.get("components") or [])
+        check_files(files, self.upload_limit)
+        if len(body.get("content") or "") > 2000:
+            raise DiscordError(400, 50035, "Invalid Form Body",
+                               {"content": "Must be 2000 or fewer in length."})
+        payload = payloads.message(self.ids.next(), channel_id, self.guild_id, self.bot, body,
+                                   self.clock.iso())
+        message = Message(payload, files=dict(files))
+        self._attach(message, files, body)
+        self._mention(message, body.get("allowed_mentions"))
+        if viewer is not None:
+            payload["_viewer"] = viewer
+        self.messages[message.id] = message
+        return message
+
+    def edit_message(self, message: Message, body: dict, files: dict[str, bytes]) -> Message:
+        check_components(body.get("components") or [])
+        check_files(files, self.upload_limit)
+        for key in ("content", "embeds", "components", "flags"):
+            if key in body and body[key] is not None:
+                message.payload[key] = body[key]
+        if files:
+            message.files = dict(files)
+            self._attach(message, files, body)
+        message.payload["edited_timestamp"] = self.clock.iso()
+        return message
+
+    def _attach(self, message: Message, files: dict[str, bytes], body: dict) -> None:
+        channel_id = message.payload["channel_id"]
+        message.payload["attachments"] = [
+            payloads.attachment(self.ids.next(), name, data,
+                                f"http://127.0.0.1:{self.port}/attachments/{channel_id}/"
+                                f"{message.id}/{name}", None)
+            for name, data in files.items()]
+
+    def _mention(self, message: Message, allowed: dict | None) -> None:
+        message.pinged = resolve_mentions(message.content, allowed)
+        message.payload["mention_everyone"] = message.pinged["everyone"]
+        message.payload["mentions"] = [u for u in self.users.values()
+                                       if int(u["id"]) in message.pinged["users"]]
+        message.payload["mention_roles"] = [str(r) for r in message.pinged["roles"]]
+
+    def public(self, message: Message) -> dict:
+        """The message payload as Discord sends it (without the double's own notes)."""
+        return {k: v for k, v in message.payload.items() if not k.startswith("_")}
