@@ -63,7 +63,7 @@ async def bot(double, tmp_path):
 
 async def test_the_bot_logs_in_connects_and_syncs_its_commands(double, bot):
     names = {command["name"] for command in double.commands[double.guild_id]}
-    assert names == {"echo", "slow", "remember", "counter", "big", "everyone"}
+    assert names == {"echo", "slow", "remember", "counter", "big", "everyone", "think", "paint"}
     assert double.command_syncs == 1
     assert [s.compressor.kind for s in double.sessions] == ["zlib-stream"]
     assert double.unhandled == []
@@ -75,6 +75,22 @@ async def test_a_slash_command_reaches_the_bot_and_the_member_sees_the_reply(dou
     assert reply.content == "echo: hello <3"
     assert interaction.callback_type == 4 and interaction.acknowledged_after < 3
     assert reply.id == interaction.original_message_id
+
+
+async def test_a_deferred_answer_shows_thinking_then_a_follow_up(double, bot):
+    interaction = await double.slash("bob", "general", "think")
+    await double.wait_for_message("general", lambda m: m.content == "thought about it")
+    assert interaction.callback_type == 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    original = double.messages[interaction.original_message_id]
+    assert original.payload["flags"] & 128  # still "thinking…": the bot sent a follow-up
+
+
+async def test_autocomplete_offers_the_bots_choices(double, bot):
+    interaction = await double.autocomplete("alice", "general", "paint", "colour", "r")
+    await double.wait_for_callback(interaction)
+    assert interaction.callback_type == 8
+    choices = interaction.callbacks[0][1]["data"]["choices"]
+    assert [c["value"] for c in choices] == ["red", "rebeccapurple"]
 
 
 async def test_a_dynamic_button_still_works_after_the_bot_restarts(double, bot):

@@ -99,6 +99,14 @@ class DiscordDouble:
                 "options": [self._option(command, key, value) for key, value in options.items()]}
         return await self._interact(member, channel, 2, data)
 
+    async def autocomplete(self, member: str, channel: str, name: str, option: str,
+                           typed: str) -> Interaction:
+        """Type into option of /name: the bot answers with choices (callback type 8)."""
+        command = self._synced_command(name)
+        focused = self._option(command, option, typed) | {"focused": True}
+        data = {"id": command["id"], "name": name, "type": 1, "options": [focused]}
+        return await self._interact(member, channel, 4, data)
+
     async def click(self, member: str, message: Message, custom_id: str) -> Interaction:
         """Click the button with custom_id on message, as member."""
         if custom_id not in message.custom_ids():

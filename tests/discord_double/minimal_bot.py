@@ -124,5 +124,27 @@ async def everyone(interaction: discord.Interaction, loud: bool) -> None:
     await interaction.response.send_message("sent", ephemeral=True)
 
 
+@bot.tree.command()
+async def think(interaction: discord.Interaction) -> None:
+    """Defer ("thinking…"), then answer with a follow-up."""
+    await interaction.response.defer(thinking=True)
+    await asyncio.sleep(0.2)
+    await interaction.followup.send("thought about it")
+
+
+COLOURS = ["red", "green", "blue", "rebeccapurple"]
+
+
+async def colour_choices(interaction: discord.Interaction, current: str):
+    return [app_commands.Choice(name=c, value=c) for c in COLOURS if c.startswith(current)]
+
+
+@bot.tree.command()
+@app_commands.autocomplete(colour=colour_choices)
+async def paint(interaction: discord.Interaction, colour: str) -> None:
+    """Paint in a colour (with autocomplete)."""
+    await interaction.response.send_message(f"painted {colour}")
+
+
 if __name__ == "__main__":
     bot.run(os.environ["DOUBLE_TOKEN"], log_handler=None)
