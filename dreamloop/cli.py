@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds to finish the batch in hand after SIGTERM (default 30)")
     worker.set_defaults(handler=_run_worker)
 
+    bot = commands.add_parser("bot", help="run the Discord bot (commands, buttons, delivery)")
+    bot.set_defaults(handler=_run_bot)
+    sync = commands.add_parser("sync-commands",
+                               help="register the slash commands with Discord (once per deploy)")
+    sync.add_argument("--guild", type=int, help="register in one guild (instant) instead of "
+                      "globally")
+    sync.set_defaults(handler=_run_sync_commands)
+
     migrate = commands.add_parser("migrate", help="apply the database migrations not yet applied")
     migrate.set_defaults(handler=_run_migrate)
 
@@ -118,6 +126,25 @@ def _run_worker(settings: Settings, args: argparse.Namespace, console: Console) 
                         f"{socket.gethostname()}-{os.getpid()}",
                         services.pool_settings(settings, tuple(args.lane or LANES)))
     asyncio.run(serve(pool, args.grace))
+    return 0
+
+
+def _run_bot(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    import discord
+
+    from dreamloop.bot_runner import run_bot
+
+    discord.utils.setup_logging()
+    asyncio.run(run_bot(settings))
+    return 0
+
+
+def _run_sync_commands(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from dreamloop.bot_runner import sync_commands
+
+    names = asyncio.run(sync_commands(settings, args.guild))
+    where = f"guild {args.guild}" if args.guild else "all guilds (global)"
+    print(f"synced {len(names)} command(s) for {where}: {', '.join('/' + n for n in names)}")
     return 0
 
 

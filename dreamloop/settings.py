@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     models_file: Path | None = None  # registry TOML; None means the shipped models.toml
     database_url: str | None = None  # None: an embedded PostgreSQL under data_dir
     database_pool_size: int = Field(default=10, ge=1, le=100)  # connections per process
+    discord_token: str | None = None  # the bot's token (Developer Portal → Bot → Reset Token)
+    # Where discord.py talks to Discord; set only for a proxy or a local Discord double.
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
     redis_url: str | None = None  # None: an embedded Redis under data_dir
     redis_prefix: str = "dreamloop:"  # every key starts with it (generation/keys.py)
     blob_url: str | None = None  # a folder, file:// or s3://bucket/prefix; None: data_dir/blobs

@@ -254,3 +254,12 @@ def open_blob_store(url: str) -> BlobStore:
     if not url.strip() or "://" in url:
         raise ValueError(f"blob store is {url!r}: use {URL_FORMS}")
     return LocalBlobStore(url)
+
+
+def image_key(job_id: str | int, slot: int) -> str:
+    """Where image `slot` of a job lives: deterministic, so a retried job overwrites it."""
+    return f"images/{job_id}/{slot}.png"
+
+
+def grid_key(job_id: str | int) -> str:
+    return f"images/{job_id}/grid.webp"

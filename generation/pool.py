@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from PIL import Image
 
-from generation.blobs import BlobStore
+from generation.blobs import BlobStore, grid_key, image_key
 from generation.contract import GenerationResult, ResultImage
 from generation.engine import Cancelled, Engine, Progress, split_by_sizes
 from generation.images import encode_grid, encode_png, make_grid, open_image
@@ -52,14 +52,6 @@ class JobStats:
     waited_ms: int  # enqueue → sampling started
     gpu_ms: int  # its share of the batch's pipeline call
     batch_size: int
-
-
-def image_key(job_id: str, slot: int) -> str:
-    return f"images/{job_id}/{slot}.png"
-
-
-def grid_key(job_id: str) -> str:
-    return f"images/{job_id}/grid.webp"
 
 
 class SamplingPool:

@@ -113,3 +113,18 @@ async def redis_client(redis_url, keys):
         if stale:
             await client.delete(*stale)
         await client.aclose()
+
+
+# -- Discord ---------------------------------------------------------------------------------
+
+@pytest.fixture
+async def double():
+    """A local Discord (tests/discord_double) on a random loopback port."""
+    from tests.discord_double import DiscordDouble
+
+    double = DiscordDouble()
+    await double.start()
+    try:
+        yield double
+    finally:
+        await double.stop()

@@ -16,16 +16,6 @@ from tests.discord_double import DiscordDouble
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-async def double():
-    double = DiscordDouble()
-    await double.start()
-    try:
-        yield double
-    finally:
-        await double.stop()
-
-
 class BotProcess:
     """The minimal bot as its own process, which a test may restart."""
 

@@ -1,0 +1,33 @@
+"""The dreamloop bot: a discord.py Bot whose features live one per file."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+from discord.ext import commands
+
+from bot.buttons import GRID_BUTTONS
+from bot.delivery import Delivery
+from bot.imagine import Imagine
+from bot.services import BotServices
+
+
+class DreamloopBot(commands.Bot):
+    def __init__(self, services: BotServices, deliver: bool = True):
+        # Prompts are echoed back: with mentions off, "@everyone" in a prompt pings nobody.
+        super().__init__(command_prefix=commands.when_mentioned,
+                         intents=discord.Intents.default(),
+                         allowed_mentions=discord.AllowedMentions.none())
+        self.services, self.deliver = services, deliver
+        self._background: set[asyncio.Task] = set()
+
+    async def setup_hook(self) -> None:
+        # Buttons are rebuilt from their custom_id, so old messages work after a restart.
+        self.add_dynamic_items(*GRID_BUTTONS)
+        await self.add_cog(Imagine(self))
+        if not self.deliver:
+            return
+        task = asyncio.create_task(Delivery(self).run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,103 @@
+"""Delivery: finished jobs from the results stream become grid messages in their channel.
+
+Several bot processes may read the stream (one consumer group); PostgreSQL's conditional
+completion decides which one posts, so a result is never posted twice. Results are
+ordinary channel messages, not interaction follow-ups: those die after 15 minutes, and a
+queue can be longer than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import socket
+
+import discord
+import redis.asyncio as redis
+
+from bot.buttons import grid_view
+from db.jobs import complete_job, finish_job, get_job, set_message_ids
+from generation.blobs import grid_key
+from generation.contract import GenerationResult
+from generation.keys import DELIVERY_GROUP
+
+log = logging.getLogger(__name__)
+
+
+class Delivery:
+    def __init__(self, bot):
+        self.bot = bot
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    async def run(self) -> None:
+        queue = self.bot.services.queue
+        await self._ensure_group()
+        while True:
+            try:
+                reply = await queue.redis.xreadgroup(
+                    DELIVERY_GROUP, self.consumer, {queue.keys.results: ">"}, count=10,
+                    block=1000)
+            except redis.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                await self._ensure_group()
+                continue
+            except (redis.ConnectionError, OSError) as error:
+                log.warning("Redis is unreachable (%s); retrying in 1 s", error)
+                await asyncio.sleep(1)
+                continue
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    await self._deliver(fields)
+                    await queue.redis.xack(queue.keys.results, DELIVERY_GROUP, entry_id)
+
+    async def _ensure_group(self) -> None:
+        queue = self.bot.services.queue
+        try:
+            await queue.redis.xgroup_create(queue.keys.results, DELIVERY_GROUP, id="0",
+                                            mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def _deliver(self, fields: dict) -> None:
+        if not fields.get("job", "").isdigit():
+            return  # not one of ours (e.g. a CLI job on a shared Redis)
+        try:
+            if fields["status"] == "succeeded":
+                await self._post_grid(GenerationResult.from_json(fields["result"]))
+            else:
+                await self._post_failure(int(fields["job"]), fields["status"],
+                                         fields.get("error", ""))
+        except discord.HTTPException as error:
+            log.warning("job %s: Discord refused the post (%s); not retrying", fields["job"],
+                        error)
+
+    async def _post_grid(self, result: GenerationResult) -> None:
+        services = self.bot.services
+        async with services.db.acquire() as conn:
+            if not await complete_job(conn, result):
+                return  # another deliverer won, or the job was cancelled meanwhile
+            job = await get_job(conn, int(result.job_id))
+        grid = await asyncio.to_thread(services.blobs.get, grid_key(result.job_id))
+        channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
+            job.channel_id)
+        message = await channel.send(
+            f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>",
+            file=discord.File(io.BytesIO(grid), f"dreamloop-{job.id}.webp"),
+            view=grid_view(job.id))
+        async with services.db.acquire() as conn:
+            await set_message_ids(conn, job.id, result_message_id=message.id)
+
+    async def _post_failure(self, job_id: int, status: str, error: str) -> None:
+        async with self.bot.services.db.acquire() as conn:
+            if not await finish_job(conn, job_id, status, error or status):
+                return
+            job = await get_job(conn, job_id)
+        if status == "cancelled" or job.channel_id is None:
+            return
+        channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
+            job.channel_id)
+        await channel.send(f"<@{job.member_id}> job {job_id} could not be drawn: {error}")

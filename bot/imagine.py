@@ -1,0 +1,48 @@
+"""/imagine: a prompt becomes a queued job and a channel message that shows its progress."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.prompt import PromptError, build_request, parse_prompt
+from db.jobs import queue_position, set_message_ids
+
+
+class Imagine(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+
+    @app_commands.command()
+    @app_commands.describe(prompt="what to draw; flags such as --ar 16:9 --no text go at the end",
+                           model="which model draws it (default: the server's)")
+    async def imagine(self, interaction: discord.Interaction, prompt: str,
+                      model: str | None = None) -> None:
+        """Draw four images from a prompt."""
+        services = self.bot.services
+        # 1. bad input gets an ephemeral message naming what is wrong, and creates nothing
+        try:
+            request = build_request(parse_prompt(prompt), services.registry, model=model,
+                                    user_id=interaction.user.id, guild_id=interaction.guild_id,
+                                    channel_id=interaction.channel_id)
+        except PromptError as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        # 2. acknowledge within Discord's 3 seconds, then do the work
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job, created = await services.start_job(request, interaction.id)
+        if not created:  # Discord retried the interaction: the job already exists
+            await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
+            return
+        # 3. the status message is an ordinary channel message: it can be edited after the
+        #    15 minutes an interaction token lives
+        async with services.db.acquire() as conn:
+            position = await queue_position(conn, job.id)
+        status = await interaction.channel.send(
+            f"**{discord.utils.escape_markdown(request.prompt)}** — "
+            f"{interaction.user.mention} — queued (#{position or 1})")
+        async with services.db.acquire() as conn:
+            await set_message_ids(conn, job.id, status_message_id=status.id)
+        await interaction.followup.send(f"Queued as job {job.id}, seed {request.seed}.",
+                                        ephemeral=True)

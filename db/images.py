@@ -1,0 +1,25 @@
+"""Images of finished jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    id: int
+    job_id: int
+    slot: int
+    seed: int
+    blob_key: str
+    width: int
+    height: int
+
+
+async def get_image(conn: asyncpg.Connection, job_id: int, slot: int) -> StoredImage | None:
+    row = await conn.fetchrow(
+        """SELECT id, job_id, slot, seed, blob_key, width, height FROM images
+           WHERE job_id = $1 AND slot = $2""", job_id, slot)
+    return None if row is None else StoredImage(**row)

@@ -1,0 +1,56 @@
+"""Running the Discord bot: `dreamloop bot` and `dreamloop sync-commands`."""
+
+from __future__ import annotations
+
+import discord
+import yarl
+
+from bot.client import DreamloopBot
+from bot.services import BotServices
+from dreamloop import services
+from dreamloop.settings import Settings, SettingsError
+from generation.registry import load_registry
+
+NO_TOKEN = ("dreamloop needs a Discord bot token: create an application at "
+            "https://discord.com/developers/applications, add a bot, copy its token, and set "
+            "DREAMLOOP_DISCORD_TOKEN to it. Invite the bot with the applications.commands and "
+            "bot scopes.")
+
+
+async def run_bot(settings: Settings) -> None:
+    """Serve Discord until stopped: commands, buttons and delivery of results."""
+    bot = await _build(settings, deliver=True)
+    async with bot:
+        await bot.start(settings.discord_token)
+
+
+async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
+    """Register the slash commands once per deploy (Discord allows 200 creates a day per
+    guild), globally or in one guild; returns their names."""
+    bot = await _build(settings, deliver=False)
+    async with bot:
+        await bot.login(settings.discord_token)
+        guild = discord.Object(guild_id) if guild_id else None
+        if guild:
+            bot.tree.copy_global_to(guild=guild)
+        synced = await bot.tree.sync(guild=guild)
+    return [command.name for command in synced]
+
+
+async def _build(settings: Settings, deliver: bool) -> DreamloopBot:
+    if not settings.discord_token:
+        raise SettingsError(NO_TOKEN)
+    _point_discord_py(settings)
+    bot_services = BotServices(
+        registry=load_registry(settings.models_file, settings.data_dir),
+        db=await services.open_database_pool(settings), queue=services.job_queue(settings),
+        blobs=services.blob_store(settings))
+    return DreamloopBot(bot_services, deliver=deliver)
+
+
+def _point_discord_py(settings: Settings) -> None:
+    # discord.py's own knobs; set only for a proxy or a local Discord double.
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)

@@ -1,0 +1,138 @@
+"""The dreamloop bot end to end: the real bot process against the Discord double, a real
+worker process on the tiny model, real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from db.images import get_image
+from db.jobs import get_job
+from generation.blobs import LocalBlobStore, grid_key, image_key
+from tests.test_db_cli import with_schema
+from tests.test_worker import Worker
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env, self.log, self.process = env, log, None
+
+    def start(self) -> None:
+        with self.log.open("a") as sink:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "dreamloop"), "bot"], env=self.env,
+                stdout=sink, stderr=sink)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+
+
+@pytest.fixture
+async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
+    """Sync the commands, then start a worker and the bot, all pointed at the double."""
+    env = cli_env | {
+        "DREAMLOOP_DISCORD_TOKEN": double.token, "DREAMLOOP_DISCORD_API_BASE": double.api_base,
+        "DREAMLOOP_DISCORD_GATEWAY_URL": double.gateway_url,
+        "DREAMLOOP_DATABASE_URL": with_schema(database_url, db_schema),
+        "DREAMLOOP_REDIS_URL": redis_url, "DREAMLOOP_REDIS_PREFIX": keys.prefix,
+        "DREAMLOOP_BLOB_URL": str(tmp_path / "blobs"), "DREAMLOOP_LEASE_MS": "3000"}
+    # An asyncio subprocess: the double answers on this event loop, which must keep running.
+    sync = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "dreamloop"), "sync-commands", "--guild",
+        str(double.guild_id), env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(sync.communicate(), 120)
+    assert sync.returncode == 0, err.decode()
+    assert "synced 1 command(s)" in out.decode() and "/imagine" in out.decode()
+    worker = Worker(env, tmp_path / "worker.log")
+    bot = BotProcess(env, tmp_path / "bot.log")
+    bot.start()
+    await double.wait_until_connected(timeout=60)
+    yield bot, LocalBlobStore(tmp_path / "blobs")
+    bot.kill()
+    worker.stop()
+
+
+def is_grid(message) -> bool:
+    return len(message.custom_ids()) == 9
+
+
+async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
+    bot, blobs = stack
+    interaction = await double.slash("alice", "general", "imagine",
+                                     prompt="a red fox in snow --seed 7", model="tiny-random")
+    await double.wait_for_callback(interaction)
+    assert interaction.acknowledged_after < 3
+    status = await double.wait_for_message("general", lambda m: "queued (#" in m.content)
+    assert status.content.startswith("**a red fox in snow** — <@")
+    grid = await double.wait_for_message("general", is_grid, timeout=120)
+    async with db.acquire() as conn:
+        job = await get_job(conn, int(grid.custom_ids()[0].split(":")[2]))
+        assert (job.status, job.request.seed, job.member_id) == (
+            "succeeded", 7, double.user_id("alice"))
+        assert await conn.fetchval("SELECT count(*) FROM images WHERE job_id = $1", job.id) == 4
+    assert grid.custom_ids() == [f"dl:u:{job.id}:{s}" for s in range(1, 5)] + [
+        f"dl:r:{job.id}"] + [f"dl:v:{job.id}:{s}" for s in range(1, 5)]
+    [grid_bytes] = grid.files.values()
+    assert grid_bytes == blobs.get(grid_key(job.id))  # the grid shows the job's images
+    assert grid.pinged == {"everyone": False, "users": set(), "roles": set()}
+
+    # U2: image 2 full size, and a feedback event with the slot it was shown in
+    await double.click("bob", grid, f"dl:u:{job.id}:2")
+    taken = await double.wait_for_message("general", lambda m: m.content.startswith("Image #2"))
+    assert list(taken.files.values()) == [blobs.get(image_key(job.id, 2))]
+    async with db.acquire() as conn:
+        event = await conn.fetchrow("SELECT member_id, kind, shown_slot, image_id "
+                                    "FROM feedback_events")
+        image_2 = await get_image(conn, job.id, 2)
+    assert tuple(event) == (double.user_id("bob"), "upscale_pick", 2, image_2.id)
+
+    # V3: a variation job whose parent is image 3, delivered as its own grid
+    await double.click("bob", grid, f"dl:v:{job.id}:3")
+    variation_grid = await double.wait_for_message(
+        "general", lambda m: is_grid(m) and m.id != grid.id, timeout=120)
+    async with db.acquire() as conn:
+        variation = await get_job(conn, int(variation_grid.custom_ids()[0].split(":")[2]))
+        image_3 = await get_image(conn, job.id, 3)
+        parent = await conn.fetchval("SELECT parent_image_id FROM jobs WHERE id = $1",
+                                     variation.id)
+    assert (variation.kind, parent, variation.member_id) == (
+        "variation", image_3.id, double.user_id("bob"))
+
+    # after a restart, the buttons of grids posted before it still work
+    bot.kill()
+    bot.start()
+    await double._until(lambda: double.identify_count >= 2, 60, "the bot did not reconnect")
+    await double.click("alice", grid, f"dl:u:{job.id}:1")
+    await double.wait_for_message("general", lambda m: m.content.startswith("Image #1"))
+
+
+async def test_a_bad_prompt_gets_an_ephemeral_error_and_creates_nothing(double, db, stack):
+    interaction = await double.slash("alice", "general", "imagine", prompt="a fox --ar 10:1",
+                                     model="tiny-random")
+    await double.wait_for_callback(interaction)
+    [reply] = [m for m in double.channel_messages("general", viewer="alice")
+               if m.id == interaction.original_message_id]
+    assert "--ar value '10:1' is out of range" in reply.content
+    assert double.channel_messages("general", viewer="bob") == []  # ephemeral
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+async def test_mentions_in_a_prompt_ping_nobody(double, db, stack):
+    prompt = "@everyone @here <@&1> **bold** a cat"
+    await double.slash("bob", "general", "imagine", prompt=prompt, model="tiny-random")
+    grid = await double.wait_for_message("general", is_grid, timeout=120)
+    status = next(m for m in double.channel_messages("general") if "queued" in m.content)
+    for message in (status, grid):
+        assert message.pinged == {"everyone": False, "users": set(), "roles": set()}
+    assert "\\*\\*bold\\*\\*" in grid.content  # markdown escaped, shown as typed
+    await asyncio.sleep(0)
