@@ -78,16 +78,19 @@ class Delivery:
     async def _post_grid(self, result: GenerationResult) -> None:
         services = self.bot.services
         async with services.db.acquire() as conn:
-            if not await complete_job(conn, result):
-                return  # another deliverer won, or the job was cancelled meanwhile
+            won = await complete_job(conn, result)
             job = await get_job(conn, int(result.job_id))
+        # Lost the race: post only if the winner completed the job but died before posting.
+        if job is None or (not won and (job.status != "succeeded" or job.result_message_id)):
+            return
         grid = await asyncio.to_thread(services.blobs.get, grid_key(result.job_id))
         channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
             job.channel_id)
+        # The nonce makes Discord return the first message if this one is a repeat.
         message = await channel.send(
             f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>",
             file=discord.File(io.BytesIO(grid), f"dreamloop-{job.id}.webp"),
-            view=grid_view(job.id))
+            view=grid_view(job.id), nonce=f"grid-{job.id}")
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
 

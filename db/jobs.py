@@ -40,6 +40,8 @@ class Job:
     queue_ms: int | None
     gpu_ms: int | None
     error: str | None
+    status_message_id: int | None
+    result_message_id: int | None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Job:

@@ -193,6 +193,15 @@ async def test_components_past_discords_limits_get_50035(double, components, fie
     assert field in body["errors"]
 
 
+async def test_a_repeated_nonce_returns_the_first_message(double):
+    path = f"/channels/{double.channel_id('general')}/messages"
+    body = {"content": "grid", "nonce": "grid-42", "enforce_nonce": True}
+    first = await post(double, path, body)
+    again = await post(double, path, body)
+    assert first == again and first[0] == 200
+    assert len(double.channel_messages("general")) == 1
+
+
 async def test_requests_without_the_bot_token_get_401(double):
     status, body = await post(double, f"/channels/{double.channel_id('general')}/messages",
                               {"content": "x"}, token=False)

@@ -245,8 +245,19 @@ class DiscordDouble:
         self._mention(message, body.get("allowed_mentions"))
         if viewer is not None:
             payload["_viewer"] = viewer
+        if body.get("nonce"):
+            payload["_nonce"] = str(body["nonce"])
         self.messages[message.id] = message
         return message
+
+    def same_nonce(self, channel_id: int, body: dict) -> Message | None:
+        """The bot's earlier message with this nonce, when enforce_nonce asks Discord to
+        return it instead of posting again (within a few minutes)."""
+        if not body.get("enforce_nonce") or not body.get("nonce"):
+            return None
+        return next((m for m in self.messages.values()
+                     if m.payload.get("_nonce") == str(body["nonce"])
+                     and int(m.payload["channel_id"]) == channel_id), None)
 
     def edit_message(self, message: Message, body: dict, files: dict[str, bytes]) -> Message:
         check_components(body.get("components") or [])

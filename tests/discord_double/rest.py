@@ -291,6 +291,9 @@ class _Handlers:
     async def create_message(self, request):
         channel_id = self._channel_id(request)
         body, files = await read_body(request)
+        repeat = self.double.same_nonce(channel_id, body)
+        if repeat is not None:  # enforce_nonce: the first message comes back, nothing new
+            return discord_json(self.double.public(repeat))
         message = self.double.create_message(channel_id, body, files)
         await self.double.dispatch("MESSAGE_CREATE", self.double.public(message))
         return discord_json(self.double.public(message))
