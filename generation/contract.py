@@ -157,8 +157,12 @@ class GenerationResult:
         if not self.job_id:
             raise InvalidRequest("job_id", self.job_id, "a job id is required")
         _check_range("images", len(self.images), 1, MAX_IMAGES)
-        _check_range("gpu_ms", self.gpu_ms, 0, 2**31)
-        _check_range("encode_ms", self.encode_ms, 0, 2**31)
+        if len({i.slot for i in self.images}) != len(self.images) or len(
+                {i.key for i in self.images}) != len(self.images):
+            raise InvalidRequest("images", [i.slot for i in self.images],
+                                 "each image has its own slot and key")
+        _check_range("gpu_ms", self.gpu_ms, 0, 2**31 - 1)  # PostgreSQL integer
+        _check_range("encode_ms", self.encode_ms, 0, 2**31 - 1)
         _check_range("batch_size", self.batch_size, 1, 1024)
 
     def to_json(self) -> str:
@@ -282,7 +286,7 @@ def _check_strength(request: GenerationRequest) -> None:
 def _load_object(text: str | bytes) -> dict:
     try:
         data = json.loads(text)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RecursionError) as error:
         raise InvalidRequest("json", text, f"not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise InvalidRequest("json", data, "must be a JSON object")

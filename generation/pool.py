@@ -78,9 +78,8 @@ class SamplingPool:
         try:
             while not stop.is_set():
                 await self._serve_once()
+            await self._await_finishing()
         finally:
-            if self._finishing is not None:
-                await self._finishing
             for helper in helpers:
                 helper.cancel()
 
@@ -240,20 +239,30 @@ class SamplingPool:
 
     async def _hand_over(self, batch: list[QueuedJob], images: list[list[Image.Image]]) -> None:
         """Store and report in the background, so the GPU can start the next batch now."""
-        if self._finishing is not None:
-            await self._finishing  # at most one batch waits for encoding: bounded memory
+        await self._await_finishing()  # at most one batch waits for encoding: bounded memory
         stats = {s.job_id: s for s in list(self.stats)[-len(batch):]}
         self._finishing = asyncio.create_task(self._store_and_report(batch, images, stats))
 
+    async def _await_finishing(self) -> None:
+        finishing, self._finishing = self._finishing, None
+        if finishing is not None:
+            await finishing  # never raises: _store_and_report handles each job's failure
+
     async def _store_and_report(self, batch, images, stats) -> None:
         for job, job_images in zip(batch, images, strict=True):
-            started = time.time()
-            result_images = await asyncio.get_running_loop().run_in_executor(
-                self._cpu, lambda j=job, i=job_images: self._store(j, i))
-            result = GenerationResult(
-                job_id=job.job_id, images=result_images, gpu_ms=stats[job.job_id].gpu_ms,
-                encode_ms=int((time.time() - started) * 1000), batch_size=len(batch))
-            await self._report(job, {"status": "succeeded", "result": result.to_json()})
+            try:
+                await self._store_and_report_one(job, job_images, stats[job.job_id], len(batch))
+            except Exception as error:  # a failed upload or report fails that job alone
+                await self._fail_attempt(job, f"storing or reporting failed: {error}")
+
+    async def _store_and_report_one(self, job, job_images, stats, batch_size) -> None:
+        started = time.time()
+        result_images = await asyncio.get_running_loop().run_in_executor(
+            self._cpu, lambda: self._store(job, job_images))
+        result = GenerationResult(
+            job_id=job.job_id, images=result_images, gpu_ms=stats.gpu_ms,
+            encode_ms=int((time.time() - started) * 1000), batch_size=batch_size)
+        await self._report(job, {"status": "succeeded", "result": result.to_json()})
 
     def _store(self, job: QueuedJob, images: list[Image.Image]) -> tuple[ResultImage, ...]:
         """PNG each image and the grid under deterministic keys: a retry overwrites."""
@@ -278,11 +287,13 @@ class SamplingPool:
     async def _renew_leases(self) -> None:
         while True:
             await asyncio.sleep(self.queue.lease_ms / 3000)
+            snapshot = list(self.in_hand.values())  # jobs taken during the call are not judged
             try:
-                owned = await self.queue.renew(self.consumer, list(self.in_hand.values()))
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                owned = await self.queue.renew(self.consumer, snapshot)
+            except (redis.RedisError, OSError) as error:
+                log.warning("lease renewal failed (%s); trying again", error)
                 continue
-            for entry_id in set(self.in_hand) - owned:
+            for entry_id in {job.entry_id for job in snapshot} - owned:
                 # Another worker has it now; ours may finish but cannot report (queue.py).
                 job = self.in_hand.pop(entry_id, None)
                 if job is not None:
@@ -294,7 +305,7 @@ class SamplingPool:
             try:
                 jobs = [job.job_id for job in self.in_hand.values()]
                 self.cancelled = await self.queue.cancelled(jobs)
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
+            except (redis.RedisError, OSError):
                 continue
 
     def _progress_publisher(self, batch: list[QueuedJob]) -> Callable[[Progress], None]:

@@ -227,15 +227,16 @@ class JobQueue:
         """Extend the lease of the jobs this consumer still owns; returns their entry ids."""
         renewed: set[str] = set()
         for stream, ids in _by_stream(jobs).items():
-            renewed.update(await self._renew(keys=[stream], args=[WORKER_GROUP, consumer, *ids]))
+            renewed.update(await _unless_group_lost(
+                self._renew(keys=[stream], args=[WORKER_GROUP, consumer, *ids]), []))
         return renewed
 
     async def release(self, consumer: str, jobs: Iterable[QueuedJob]) -> int:
         """Give owned jobs back for any worker to take at once (a worker shutting down)."""
         released = 0
         for stream, ids in _by_stream(jobs).items():
-            released += await self._release(
-                keys=[stream], args=[WORKER_GROUP, consumer, self.lease_ms, *ids])
+            released += await _unless_group_lost(self._release(
+                keys=[stream], args=[WORKER_GROUP, consumer, self.lease_ms, *ids]), 0)
         return released
 
     async def complete(self, consumer: str, job: QueuedJob, outcome: dict[str, str]) -> bool:
@@ -263,15 +264,21 @@ class JobQueue:
         keys = [job.stream, self.keys.results] + ([self.keys.dead] if dead else [])
         args = [WORKER_GROUP, consumer, job.entry_id, _flat(outcome)] + (
             [_flat(dead)] if dead else [])
-        try:
-            return bool(await self._finish(keys=keys, args=args))
-        except redis.ResponseError as error:
-            if "NOGROUP" not in str(error):
-                raise
-            return False  # Redis lost the group and the entry: the reconciler re-enqueues it
+        # If Redis lost the group, the entry went with it: the reconciler re-enqueues the job.
+        return bool(await _unless_group_lost(self._finish(keys=keys, args=args), False))
 
     async def publish_progress(self, job_id: str, event: dict) -> None:
         await self.redis.publish(self.keys.progress(job_id), json.dumps(event))
+
+
+async def _unless_group_lost(command, lost):
+    """The reply of a script, or `lost` if Redis no longer has the group (NOGROUP)."""
+    try:
+        return await command
+    except redis.ResponseError as error:
+        if "NOGROUP" not in str(error):
+            raise
+        return lost
 
 
 def _parse(stream: str, lane: str, entry_id: str, fields: dict,
@@ -279,8 +286,10 @@ def _parse(stream: str, lane: str, entry_id: str, fields: dict,
     job_id, text = fields.get("job", ""), fields.get("request", "")
     try:
         request = GenerationRequest.from_json(text)
-    except InvalidRequest as error:
-        return InvalidEntry(job_id or entry_id, stream, entry_id, text, str(error), deliveries)
+    except (InvalidRequest, RecursionError) as error:  # the stream is an input too
+        reason = str(error) if isinstance(error, InvalidRequest) else "nested too deeply"
+        return InvalidEntry(job_id or entry_id, stream, entry_id, text[:2000], reason,
+                            deliveries)
     if not job_id:
         return InvalidEntry(entry_id, stream, entry_id, text, "the entry has no job id",
                             deliveries)

@@ -20,8 +20,11 @@ def connect_redis(url: str) -> redis.Redis:
     A retried XADD may add a job twice; delivery stays exactly-once because completion
     in PostgreSQL is conditional (db/jobs.py).
     """
+    # encoding_errors="replace": one entry of bad bytes must not make every read fail;
+    # socket_timeout: a half-open connection must not block a read forever (> any BLOCK).
     return redis.from_url(
-        url, decode_responses=True, health_check_interval=10, socket_connect_timeout=5,
+        url, decode_responses=True, encoding_errors="replace", health_check_interval=10,
+        socket_connect_timeout=5, socket_timeout=15,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 

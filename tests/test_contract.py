@@ -476,8 +476,19 @@ def test_a_result_of_four_images_survives_the_round_trip():
     assert GenerationResult.from_json(original.to_json().encode()) == original
 
 
+@pytest.mark.parametrize("second", [dict(slot=1, key="blobs/43.png"), dict(slot=2)])
+def test_each_result_image_has_its_own_slot_and_key(second):
+    with pytest.raises(InvalidRequest, match="each image has its own slot and key"):
+        result(images=(image(), image(**second)))
+
+
+def test_gpu_ms_fits_a_postgresql_integer():
+    with pytest.raises(InvalidRequest, match="gpu_ms is 2147483648: allowed 0 to 2147483647"):
+        result(gpu_ms=2**31)
+
+
 def test_images_given_as_a_list_become_a_tuple():
-    images = [image(), image(slot=2)]
+    images = [image(), image(slot=2, key="blobs/43.png")]
     made = result(images=images)
     assert made.images == tuple(images)
     assert isinstance(made.images, tuple)
@@ -532,8 +543,8 @@ def test_a_result_needs_a_job_id():
 
 
 @pytest.mark.parametrize(("field", "value", "allowed"), [
-    ("gpu_ms", -1, "allowed 0 to 2147483648"),
-    ("encode_ms", -1, "allowed 0 to 2147483648"),
+    ("gpu_ms", -1, "allowed 0 to 2147483647"),
+    ("encode_ms", -1, "allowed 0 to 2147483647"),
     ("batch_size", 0, "allowed 1 to 1024"),
     ("batch_size", 1025, "allowed 1 to 1024"),
 ])

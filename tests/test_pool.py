@@ -168,3 +168,28 @@ async def test_the_pool_recovers_when_its_streams_vanish(tiny_engine, queue, blo
         await queue.enqueue("after", imagine_request())
         outcomes = await wait_for_results(queue, 2)
     assert [o["job"] for o in outcomes] == ["before", "after"]
+
+
+class FirstPutFails(LocalBlobStore):
+    """A real folder store whose first write fails, as a full disk or S3 outage would."""
+
+    failed = False
+
+    def put(self, key, data, content_type):
+        if not self.failed:
+            FirstPutFails.failed = True
+            raise OSError("no space left on device")
+        super().put(key, data, content_type)
+
+
+async def test_a_failed_upload_fails_that_job_once_and_the_pool_carries_on(
+        tiny_engine, queue, tmp_path):
+    blobs = FirstPutFails(tmp_path / "flaky")
+    for i in range(2):
+        await queue.enqueue(f"job-{i}", imagine_request(seed=i))
+    async with running_pool(tiny_engine, queue, blobs, max_batch=1):
+        outcomes = await wait_for_results(queue, 2)
+        await queue.enqueue("job-later", imagine_request(seed=9))
+        outcomes = await wait_for_results(queue, 3)
+    assert {o["job"]: o["status"] for o in outcomes} == {
+        "job-0": "succeeded", "job-1": "succeeded", "job-later": "succeeded"}

@@ -165,3 +165,28 @@ async def test_bad_settings_are_refused(redis_client, keys):
     queue = JobQueue(redis_client, keys)
     with pytest.raises(ValueError, match="lane is 'turbo': allowed: fast, relax"):
         await queue.enqueue("job-1", imagine_request(), lane="turbo")
+
+
+async def test_entries_of_bad_bytes_or_deep_nesting_are_dead_lettered_not_stuck(queue, redis_url):
+    from redis.asyncio import from_url
+
+    stream = queue.keys.jobs("tiny-random", "fast")
+    await queue.ensure_group(stream)
+    raw = from_url(redis_url)  # bytes in, as any client could write them
+    await raw.xadd(stream, {"job": "bad-bytes", "request": b"\xff\xfe{"})
+    await raw.xadd(stream, {"job": "deep", "request": "[" * 100_000})
+    await raw.aclose()
+    await queue.enqueue("good", imagine_request())
+    taken = await queue.take("worker-a", fast(queue), count=4)
+    assert [job.job_id for job in taken] == ["good"]
+    dead = {f["job"]: f["reason"] for _, f in await queue.redis.xrange(queue.keys.dead)}
+    assert set(dead) == {"bad-bytes", "deep"}
+    assert dead["bad-bytes"].startswith("not a valid job: json is")
+
+
+async def test_renew_and_release_after_the_group_is_lost_report_nothing_owned(queue):
+    await queue.enqueue("job-1", imagine_request())
+    taken = await queue.take("worker-a", fast(queue), count=1)
+    await queue.redis.delete(taken[0].stream)  # a flush
+    assert await queue.renew("worker-a", taken) == set()
+    assert await queue.release("worker-a", taken) == 0

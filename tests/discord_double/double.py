@@ -89,7 +89,8 @@ class DiscordDouble:
 
     async def wait_until_connected(self, timeout: float = 20) -> None:
         """Until a bot has identified on the gateway (and received its guild)."""
-        await self._until(lambda: any(s.identified for s in self.sessions), timeout,
+        await self._until(lambda: any(s.identified and s.socket is not None
+                                      for s in self.sessions), timeout,
                           "no bot connected to the gateway")
 
     async def slash(self, member: str, channel: str, name: str, **options) -> Interaction:
