@@ -27,7 +27,8 @@ async def create_pool(url: str, size: int, server_settings: dict[str, str] | Non
         return await asyncpg.create_pool(
             url, min_size=1, max_size=size, command_timeout=COMMAND_TIMEOUT_S,
             timeout=CONNECT_TIMEOUT_S, init=_init_connection, server_settings=server_settings)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+    except (TimeoutError, OSError, ValueError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as error:
         raise DatabaseUnavailable(_cannot_connect(url, error)) from error
 
 
@@ -37,7 +38,8 @@ async def connect(url: str, server_settings: dict[str, str] | None = None) -> as
         connection = await asyncpg.connect(url, command_timeout=COMMAND_TIMEOUT_S,
                                            timeout=CONNECT_TIMEOUT_S,
                                            server_settings=server_settings)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+    except (TimeoutError, OSError, ValueError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as error:
         raise DatabaseUnavailable(_cannot_connect(url, error)) from error
     await _init_connection(connection)
     return connection

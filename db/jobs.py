@@ -14,8 +14,8 @@ from datetime import datetime
 import asyncpg
 
 from generation.contract import GenerationRequest, GenerationResult
+from generation.keys import LANES
 
-LANES = ("fast", "relax")
 # Time from creation to the first start, kept once set (a retried job keeps its first wait).
 _QUEUE_MS = "coalesce(queue_ms, (extract(epoch FROM now() - created_at) * 1000)::int)"
 

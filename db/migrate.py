@@ -13,6 +13,8 @@ import asyncpg
 
 # pg_advisory_lock takes a bigint; this one is ours ("dreamloop" in ASCII, as a number).
 MIGRATION_LOCK = int.from_bytes(b"drmloop", "big")
+# Waiting for another host's migrations, or one long migration, may take a while.
+MIGRATION_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ async def migrate(connection: asyncpg.Connection,
                   migrations: list[Migration] | None = None) -> list[str]:
     """Apply what is missing; returns the names applied (empty when up to date)."""
     migrations = shipped_migrations() if migrations is None else migrations
-    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK,
+                             timeout=MIGRATION_TIMEOUT_S)
     try:
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -48,6 +51,6 @@ async def migrate(connection: asyncpg.Connection,
 
 async def _apply(connection: asyncpg.Connection, migration: Migration) -> None:
     async with connection.transaction():
-        await connection.execute(migration.sql)
+        await connection.execute(migration.sql, timeout=MIGRATION_TIMEOUT_S)
         await connection.execute("INSERT INTO schema_migrations (name) VALUES ($1)",
                                  migration.name)

@@ -40,6 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _positive(kind: type):
+    """An argparse type: a number above zero, or a clear error naming what was given."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above zero")
+        return value
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamloop", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -56,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a model to serve; repeat for several (default: the registry's)")
     worker.add_argument("--lane", action="append", choices=LANES,
                         help="a lane to serve; repeat for both (default: fast and relax)")
-    worker.add_argument("--grace", type=float, default=30.0,
+    worker.add_argument("--grace", type=_positive(float), default=30.0,
                         help="seconds to finish the batch in hand after SIGTERM (default 30)")
     worker.set_defaults(handler=_run_worker)
 
@@ -75,17 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     targets = bench.add_subparsers(required=True, metavar="TARGET")
     engine = targets.add_parser("engine", help="engine vs plain diffusers; image encoding")
     engine.add_argument("--model", default="tiny-random")
-    engine.add_argument("--repeats", type=int, default=5)
+    engine.add_argument("--repeats", type=_positive(int), default=5)
     engine.add_argument("--json", action="store_true", help="end with one line of JSON")
     engine.set_defaults(handler=_run_bench_engine)
     pool = targets.add_parser("pool", help="jobs through queue + pool vs direct engine calls")
     pool.add_argument("--model", default="tiny-random")
-    pool.add_argument("--jobs", type=int, default=16)
-    pool.add_argument("--max-batch", type=int, default=4, help="jobs per pipeline call")
+    pool.add_argument("--jobs", type=_positive(int), default=16)
+    pool.add_argument("--max-batch", type=_positive(int), default=4,
+                      help="jobs per pipeline call")
     pool.add_argument("--json", action="store_true", help="end with one line of JSON")
     pool.set_defaults(handler=_run_bench_pool)
     db = targets.add_parser("db", help="job lifecycles per second, 1 and 16 writers")
-    db.add_argument("--seconds", type=float, default=3.0, help="length of each timed run")
+    db.add_argument("--seconds", type=_positive(float), default=3.0,
+                    help="length of each timed run")
     db.add_argument("--json", action="store_true", help="end with one line of JSON")
     db.set_defaults(handler=_run_bench_db)
     return parser

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from generation.bench import _bench_request
+from generation.bench import _bench_request, _seconds
 from generation.blobs import LocalBlobStore
 from generation.engine import Engine
 from generation.keys import Keys
@@ -42,7 +42,7 @@ async def bench_pool(engine: Engine, redis_url: str, jobs: int, max_batch: int,
             await pool.on_gpu_thread(lambda: engine.run(requests[0]))
             report(f"{jobs} jobs as direct engine calls…")
             direct_s = await pool.on_gpu_thread(
-                lambda: _timed(lambda: [engine.run(r) for r in requests]))
+                lambda: _seconds(lambda: [engine.run(r) for r in requests]))
             report(f"the same {jobs} jobs through the queue and pool…")
             pool_s = await _through_pool(pool, requests)
             report("queue latency, one job at a time…")
@@ -103,12 +103,6 @@ async def _delete_keys(client, keys: Keys) -> None:
     stale = [key async for key in client.scan_iter(match=f"{keys.prefix}*")]
     if stale:
         await client.delete(*stale)
-
-
-def _timed(work: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 def _percentile(values: list[int], percent: int) -> int:

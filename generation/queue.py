@@ -111,6 +111,7 @@ class JobQueue:
             raise ValueError(f"max_deliveries is {max_deliveries}: at least 1")
         self.redis, self.keys = client, keys
         self.lease_ms, self.max_deliveries = lease_ms, max_deliveries
+        self._cursors: dict[str, str] = {}  # XAUTOCLAIM resumes where the last scan ended
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
         self._release = client.register_script(_RELEASE)
@@ -164,9 +165,12 @@ class JobQueue:
     async def _reclaim(self, consumer: str, stream: str, lane: str, count: int) -> list[QueuedJob]:
         if count <= 0:
             return []
+        # Redis scans at most 10×count pending entries a call: resume from its cursor, so
+        # lapsed entries behind many live ones are still found.
         reply = await self._with_group(stream, self.redis.xautoclaim(
-            stream, WORKER_GROUP, consumer, self.lease_ms, start_id="0-0", count=count),
-            empty=["0-0", []])
+            stream, WORKER_GROUP, consumer, self.lease_ms,
+            start_id=self._cursors.get(stream, "0-0"), count=count), empty=["0-0", []])
+        self._cursors[stream] = reply[0] or "0-0"
         entries = [(entry_id, fields) for entry_id, fields in reply[1] if fields]
         gone = [entry_id for entry_id, fields in reply[1] if not fields]
         if gone:  # claimed ids whose data was deleted (Redis 6): drop them from the group

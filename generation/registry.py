@@ -7,6 +7,7 @@ built in: a random-weight pipeline made in code, for tests and smoke runs.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, fields
 from importlib import resources
@@ -16,6 +17,7 @@ from generation.contract import MAX_GUIDANCE, MAX_STEPS, SAMPLERS
 from generation.sizes import size_buckets
 
 DTYPES = ("bfloat16", "float16", "float32")
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")  # one token, as --model NAME takes
 TINY_RANDOM = "tiny-random"
 
 
@@ -49,6 +51,9 @@ class ModelSpec:
     builtin: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not MODEL_NAME.fullmatch(self.name):
+            raise RegistryError(f"model name {self.name!r}: lowercase letters, digits, '.', '_' "
+                                "and '-', starting with a letter or digit, at most 32")
         for f in fields(self):
             _check_type(self, f.name)
         for key in ("source", "pipeline", "license"):

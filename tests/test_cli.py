@@ -134,3 +134,13 @@ def test_bench_pool_ends_with_a_json_line_of_figures(cli_env, redis_url):
     assert figures["pool_vs_direct"] == pytest.approx(
         figures["pool_jobs_per_s"] / figures["direct_jobs_per_s"], rel=0.02)
     assert 0 <= figures["queue_overhead_ms_p50"] <= figures["queue_overhead_ms_p95"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["bench", "pool", "--max-batch", "0"], "--max-batch: 0 is not above zero"),
+    (["bench", "engine", "--repeats", "x"], "--repeats: 'x' is not a number"),
+    (["worker", "--grace", "-1"], "--grace: -1 is not above zero"),
+])
+def test_numeric_arguments_must_be_above_zero(cli_env, args, message):
+    result = dreamloop(*args, env=cli_env)
+    assert result.returncode == 2 and message in result.stderr

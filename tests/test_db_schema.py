@@ -213,3 +213,8 @@ async def test_an_unreachable_database_is_one_sentence_without_the_password():
         caught.value)
     assert "hunter2" not in str(caught.value)
     assert redact("postgresql://127.0.0.1/x") == "postgresql://127.0.0.1/x"
+
+
+async def test_a_url_that_is_not_postgresql_is_one_sentence():
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to the database at mysql://"):
+        await connect("mysql://me@127.0.0.1/x")

@@ -190,3 +190,21 @@ async def test_renew_and_release_after_the_group_is_lost_report_nothing_owned(qu
     await queue.redis.delete(taken[0].stream)  # a flush
     assert await queue.renew("worker-a", taken) == set()
     assert await queue.release("worker-a", taken) == 0
+
+
+async def test_lapsed_entries_behind_many_live_ones_are_still_reclaimed(queue):
+    for i in range(45):
+        await queue.enqueue(f"live-{i}", imagine_request())
+    live = await queue.take("worker-live", fast(queue), count=45)
+    for i in range(5):
+        await queue.enqueue(f"lapsed-{i}", imagine_request())
+    lapsed = await queue.take("worker-dead", fast(queue), count=5)
+    for _ in range(5):  # the live ones stay leased while the dead worker's lapse
+        await asyncio.sleep(LEASE_MS / 3000)
+        await queue.renew("worker-live", live)
+    # Redis scans 10×count pending entries a call (here 40 live ones first); the cursor
+    # carries the next call on past them.
+    reclaimed = []
+    for _ in range(3):
+        reclaimed += await queue.take("worker-new", fast(queue), count=4)
+    assert {job.job_id for job in reclaimed} == {job.job_id for job in lapsed}

@@ -268,3 +268,10 @@ def test_tiny_random_cannot_be_redefined(tmp_path):
     path = write_registry(tmp_path, {"tiny-random": ENTRY})
     with refused(f"{path}: models.tiny-random is built in: give your model another name"):
         load_registry(path, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["My Model", "", "-dash", "x" * 33])
+def test_model_names_are_one_lowercase_token(tmp_path, name):
+    path = write_registry(tmp_path, {f'"{name}"': ENTRY})
+    with pytest.raises(RegistryError, match="lowercase letters, digits"):
+        load_registry(path, tmp_path)
