@@ -7,10 +7,14 @@ import asyncio
 import discord
 from discord.ext import commands
 
-from bot.buttons import GRID_BUTTONS
+from bot.buttons import BUTTONS
+from bot.cancel import Cancel
 from bot.delivery import Delivery
 from bot.imagine import Imagine
+from bot.info import Info
+from bot.progress import ProgressRelay
 from bot.services import BotServices
+from bot.show import Show
 
 
 class DreamloopBot(commands.Bot):
@@ -20,14 +24,17 @@ class DreamloopBot(commands.Bot):
                          intents=discord.Intents.default(),
                          allowed_mentions=discord.AllowedMentions.none())
         self.services, self.deliver = services, deliver
+        self.progress = ProgressRelay(self)
         self._background: set[asyncio.Task] = set()
 
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
-        self.add_dynamic_items(*GRID_BUTTONS)
-        await self.add_cog(Imagine(self))
+        self.add_dynamic_items(*BUTTONS)
+        for cog in (Imagine, Cancel, Info, Show):
+            await self.add_cog(cog(self))
         if not self.deliver:
             return
-        task = asyncio.create_task(Delivery(self).run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        for work in (Delivery(self).run(), self.progress.run()):
+            task = asyncio.create_task(work)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)

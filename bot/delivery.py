@@ -17,9 +17,9 @@ import socket
 import discord
 import redis.asyncio as redis
 
-from bot.buttons import grid_view
-from db.jobs import complete_job, finish_job, get_job, set_message_ids
-from generation.blobs import grid_key
+from bot.buttons import grid_view, image_view
+from db.jobs import Job, complete_job, finish_job, get_job, set_message_ids
+from generation.blobs import grid_key, image_key
 from generation.contract import GenerationResult
 from generation.keys import DELIVERY_GROUP
 
@@ -83,14 +83,7 @@ class Delivery:
         # Lost the race: post only if the winner completed the job but died before posting.
         if job is None or (not won and (job.status != "succeeded" or job.result_message_id)):
             return
-        grid = await asyncio.to_thread(services.blobs.get, grid_key(result.job_id))
-        channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
-            job.channel_id)
-        # The nonce makes Discord return the first message if this one is a repeat.
-        message = await channel.send(
-            f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>",
-            file=discord.File(io.BytesIO(grid), f"dreamloop-{job.id}.webp"),
-            view=grid_view(job.id), nonce=f"grid-{job.id}")
+        message = await post_result(self.bot, job, nonce=f"grid-{job.id}")
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
 
@@ -104,3 +97,18 @@ class Delivery:
         channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
             job.channel_id)
         await channel.send(f"<@{job.member_id}> job {job_id} could not be drawn: {error}")
+
+
+async def post_result(bot, job: Job, nonce: str | None = None) -> discord.Message:
+    """A finished job as an ordinary channel message with its buttons: a grid, or for an
+    upscale the one image. A nonce makes Discord return the first message on a repeat."""
+    upscale = job.kind == "upscale"
+    key = image_key(job.id, 1) if upscale else grid_key(job.id)
+    data = await asyncio.to_thread(bot.services.blobs.get, key)
+    channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+    return await channel.send(
+        f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>"
+        + (" — upscaled 2×" if upscale else ""),
+        file=discord.File(io.BytesIO(data), f"dreamloop-{job.id}-2x.png" if upscale
+                          else f"dreamloop-{job.id}.webp"),
+        view=image_view(job.id, 1) if upscale else grid_view(job.id), nonce=nonce)

@@ -39,9 +39,9 @@ class Imagine(commands.Cog):
         #    15 minutes an interaction token lives
         async with services.db.acquire() as conn:
             position = await queue_position(conn, job.id)
-        status = await interaction.channel.send(
-            f"**{discord.utils.escape_markdown(request.prompt)}** — "
-            f"{interaction.user.mention} — queued (#{position or 1})")
+        text = f"**{discord.utils.escape_markdown(request.prompt)}** — {interaction.user.mention}"
+        status = await interaction.channel.send(f"{text} — queued (#{position or 1})")
+        self.bot.progress.watch(job.id, status, text)
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, status_message_id=status.id)
         await interaction.followup.send(f"Queued as job {job.id}, seed {request.seed}.",

@@ -213,3 +213,11 @@ async def stale_jobs(conn: asyncpg.Connection, no_progress_since: datetime,
               AND coalesce(progress_at, created_at) < $1
             ORDER BY coalesce(progress_at, created_at) LIMIT $2""", no_progress_since, limit)
     return [Job.from_row(row) for row in rows]
+
+
+async def member_active_jobs(conn: asyncpg.Connection, member_id: int) -> list[Job]:
+    """A member's queued and running jobs, oldest first (for /info)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM jobs
+            WHERE member_id = $1 AND status IN ('queued', 'running') ORDER BY id""", member_id)
+    return [Job.from_row(row) for row in rows]

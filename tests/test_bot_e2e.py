@@ -4,11 +4,13 @@ worker process on the tiny model, real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from db.images import get_image
 from db.jobs import get_job
@@ -51,7 +53,8 @@ async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, t
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(sync.communicate(), 120)
     assert sync.returncode == 0, err.decode()
-    assert "synced 1 command(s)" in out.decode() and "/imagine" in out.decode()
+    assert "synced 4 command(s)" in out.decode() and "/imagine, /cancel, /info, /show" in (
+        out.decode())
     worker = Worker(env, tmp_path / "worker.log")
     bot = BotProcess(env, tmp_path / "bot.log")
     bot.start()
@@ -85,20 +88,46 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     assert grid_bytes == blobs.get(grid_key(job.id))  # the grid shows the job's images
     assert grid.pinged == {"everyone": False, "users": set(), "roles": set()}
 
+    assert status.payload["edited_timestamp"] and "(100%)" in status.content  # progress
+
     # U2: image 2 full size, and a feedback event with the slot it was shown in
     await double.click("bob", grid, f"dl:u:{job.id}:2")
     taken = await double.wait_for_message("general", lambda m: m.content.startswith("Image #2"))
     assert list(taken.files.values()) == [blobs.get(image_key(job.id, 2))]
+    assert taken.custom_ids() == [f"dl:{a}:{job.id}:2" for a in ("vs", "vg", "up", "tu", "td",
+                                                                   "fv")]
     async with db.acquire() as conn:
         event = await conn.fetchrow("SELECT member_id, kind, shown_slot, image_id "
                                     "FROM feedback_events")
         image_2 = await get_image(conn, job.id, 2)
     assert tuple(event) == (double.user_id("bob"), "upscale_pick", 2, image_2.id)
 
+    # 👍 is recorded; Upscale 2× delivers one image twice the size
+    await double.click("alice", taken, f"dl:tu:{job.id}:2")
+    await double.click("alice", taken, f"dl:up:{job.id}:2")
+    upscaled = await double.wait_for_message("general", lambda m: "upscaled 2×" in m.content,
+                                             timeout=120)
+    [big] = upscaled.files.values()
+    assert Image.open(io.BytesIO(big)).size == (128, 128)
+    async with db.acquire() as conn:
+        kinds = [r["kind"] for r in await conn.fetch(
+            "SELECT kind FROM feedback_events ORDER BY id")]
+    assert kinds == ["upscale_pick", "thumbs_up"]
+
+    # 🔄: the same prompt with other seeds
+    await double.click("bob", grid, f"dl:r:{job.id}")
+    await double._until(lambda: len([m for m in double.channel_messages("general")
+                                     if is_grid(m)]) >= 2, 120, "no reroll grid")
+    async with db.acquire() as conn:
+        reroll = await conn.fetchrow("SELECT request FROM jobs WHERE kind = 'reroll'")
+    assert reroll["request"]["prompt"] == "a red fox in snow"
+    assert reroll["request"]["seed"] != 7
+
     # V3: a variation job whose parent is image 3, delivered as its own grid
+    grids_before = {m.id for m in double.channel_messages("general") if is_grid(m)}
     await double.click("bob", grid, f"dl:v:{job.id}:3")
     variation_grid = await double.wait_for_message(
-        "general", lambda m: is_grid(m) and m.id != grid.id, timeout=120)
+        "general", lambda m: is_grid(m) and m.id not in grids_before, timeout=120)
     async with db.acquire() as conn:
         variation = await get_job(conn, int(variation_grid.custom_ids()[0].split(":")[2]))
         image_3 = await get_image(conn, job.id, 3)
@@ -131,8 +160,41 @@ async def test_mentions_in_a_prompt_ping_nobody(double, db, stack):
     prompt = "@everyone @here <@&1> **bold** a cat"
     await double.slash("bob", "general", "imagine", prompt=prompt, model="tiny-random")
     grid = await double.wait_for_message("general", is_grid, timeout=120)
-    status = next(m for m in double.channel_messages("general") if "queued" in m.content)
+    status = next(m for m in double.channel_messages("general")
+                  if "a cat" in m.content and not is_grid(m))
     for message in (status, grid):
         assert message.pinged == {"everyone": False, "users": set(), "roles": set()}
     assert "\\*\\*bold\\*\\*" in grid.content  # markdown escaped, shown as typed
     await asyncio.sleep(0)
+
+
+async def reply_to(double, interaction) -> str:
+    """The text of the bot's direct answer to an interaction."""
+    await double.wait_for_callback(interaction)
+    return double.messages[interaction.original_message_id].content
+
+
+async def test_info_cancel_and_show(double, db, stack):
+    slow = await double.slash("alice", "general", "imagine", prompt="a slow owl --steps 150",
+                              model="tiny-random")
+    await double.wait_for_message("general", lambda m: "a slow owl" in m.content)
+    async with db.acquire() as conn:
+        job_id = await conn.fetchval("SELECT id FROM jobs WHERE interaction_id = $1", slow.id)
+    info = await double.slash("alice", "general", "info")
+    assert f"Job {job_id} (imagine, fast)" in await reply_to(double, info)
+    refused = await double.slash("bob", "general", "cancel", job=job_id)
+    assert f"Job {job_id} is not one of your" in await reply_to(double, refused)
+    cancel = await double.slash("alice", "general", "cancel", job=job_id)
+    assert await reply_to(double, cancel) == f"Job {job_id} is cancelled."
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM jobs WHERE id = $1", job_id) == "cancelled"
+    quick = await double.slash("alice", "general", "imagine", prompt="a quick hare",
+                               model="tiny-random")
+    grid = await double.wait_for_message("general", is_grid, timeout=120)
+    async with db.acquire() as conn:
+        quick_id = await conn.fetchval("SELECT id FROM jobs WHERE interaction_id = $1", quick.id)
+    await double.slash("bob", "general", "show", job=quick_id)
+    again = await double.wait_for_message("general", lambda m: is_grid(m) and m.id != grid.id)
+    assert again.custom_ids() == grid.custom_ids()
+    assert not any(is_grid(m) and "slow owl" in m.content
+                   for m in double.channel_messages("general"))

@@ -1,0 +1,65 @@
+"""What the buttons do, shared by the grid's buttons and a single image's buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+
+import discord
+
+from bot.services import new_seed
+from db.feedback import FeedbackEvent, record_feedback
+from db.images import StoredImage, get_image
+from db.jobs import Job, get_job
+from generation.contract import VARIATION_STRENGTH, GenerationRequest, JobKind
+
+
+async def find(interaction: discord.Interaction, job_id: int,
+               slot: int | None) -> tuple[Job | None, StoredImage | None]:
+    async with interaction.client.services.db.acquire() as conn:
+        job = await get_job(conn, job_id)
+        image = await get_image(conn, job_id, slot) if slot else None
+    return job, image
+
+
+async def record(interaction: discord.Interaction, kind: str, job_id: int,
+                 image: StoredImage | None = None, slot: int | None = None) -> None:
+    """One feedback event: who, what, the slot it was shown in, and since when."""
+    event = FeedbackEvent(member_id=interaction.user.id, kind=kind, job_id=job_id,
+                          image_id=image.id if image else None, shown_slot=slot,
+                          shown_at=interaction.message.created_at,
+                          interaction_id=interaction.id)
+    async with interaction.client.services.db.acquire() as conn:
+        await record_feedback(conn, event)
+
+
+def clicker_owns(request: GenerationRequest, interaction: discord.Interaction,
+                 **changes) -> GenerationRequest:
+    """The request with new seeds, owned by whoever clicked (GPU work counts against them)."""
+    return dataclasses.replace(request, seed=new_seed(), user_id=interaction.user.id,
+                               channel_id=interaction.channel_id,
+                               guild_id=interaction.guild_id, **changes)
+
+
+async def queue_variation(interaction: discord.Interaction, job: Job, image: StoredImage,
+                          strength: str) -> Job:
+    request = clicker_owns(job.request, interaction, kind=JobKind.VARIATION,
+                           parent_image=image.blob_key, strength=VARIATION_STRENGTH[strength],
+                           width=image.width, height=image.height, num_images=4)
+    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id)
+    return new_job
+
+
+async def queue_upscale(interaction: discord.Interaction, job: Job, image: StoredImage) -> Job:
+    spec = interaction.client.services.registry.get(job.request.model)
+    request = clicker_owns(job.request, interaction, kind=JobKind.UPSCALE,
+                           parent_image=image.blob_key, strength=spec.upscale_strength,
+                           width=image.width, height=image.height, num_images=1)
+    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id)
+    return new_job
+
+
+async def image_file(interaction: discord.Interaction, image: StoredImage) -> discord.File:
+    data = await asyncio.to_thread(interaction.client.services.blobs.get, image.blob_key)
+    return discord.File(io.BytesIO(data), f"dreamloop-{image.job_id}-{image.slot}.png")

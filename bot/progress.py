@@ -1,0 +1,68 @@
+"""Live progress: each job's status message shows "(NN%)" and a blurry preview while the
+GPU works (Midjourney's way), edited at most every 1.5 s.
+
+One pattern subscription serves every job; workers publish at most one event per job per
+interval, and always the last step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import time
+
+import discord
+import redis.asyncio as redis
+
+log = logging.getLogger(__name__)
+EDIT_INTERVAL_S = 1.5
+
+
+class ProgressRelay:
+    def __init__(self, bot):
+        self.bot = bot
+        self.watching: dict[str, tuple[discord.Message, str]] = {}  # job id → (message, text)
+        self.last_edit: dict[str, float] = {}
+
+    def watch(self, job_id: int, message: discord.Message, text: str) -> None:
+        self.watching[str(job_id)] = (message, text)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except (redis.RedisError, OSError) as error:
+                log.warning("progress: Redis is unreachable (%s); retrying in 1 s", error)
+                await asyncio.sleep(1)
+
+    async def _listen(self) -> None:
+        queue = self.bot.services.queue
+        async with queue.redis.pubsub() as pubsub:
+            await pubsub.psubscribe(queue.keys.progress("*"))
+            async for message in pubsub.listen():
+                if message["type"] != "pmessage":
+                    continue
+                job_id = message["channel"].rsplit(":", 1)[-1]
+                if job_id in self.watching:
+                    await self._show(job_id, json.loads(message["data"]))
+
+    async def _show(self, job_id: str, event: dict) -> None:
+        final = event["step"] >= event["total"]
+        if not final and time.monotonic() - self.last_edit.get(job_id, 0) < EDIT_INTERVAL_S:
+            return
+        self.last_edit[job_id] = time.monotonic()
+        message, text = self.watching[job_id]
+        if final:
+            del self.watching[job_id]
+            self.last_edit.pop(job_id, None)
+        percent = 100 * event["step"] // event["total"]
+        preview = [discord.File(io.BytesIO(base64.b64decode(event["preview"])), "preview.webp")
+                   ] if event.get("preview") else []
+        try:
+            await message.edit(content=f"{text} — ({percent}%)", attachments=preview)
+        except discord.HTTPException as error:  # deleted, or no access: stop watching it
+            log.info("job %s: progress edit refused (%s)", job_id, error)
+            self.watching.pop(job_id, None)
