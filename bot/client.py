@@ -13,6 +13,7 @@ from bot.delivery import Delivery
 from bot.imagine import Imagine
 from bot.info import Info
 from bot.progress import ProgressRelay
+from bot.reconciler import Reconciler
 from bot.services import BotServices
 from bot.show import Show
 
@@ -34,7 +35,8 @@ class DreamloopBot(commands.Bot):
             await self.add_cog(cog(self))
         if not self.deliver:
             return
-        for work in (Delivery(self).run(), self.progress.run()):
+        for work in (Delivery(self).run(), self.progress.run(),
+                     Reconciler(self.services).run()):
             task = asyncio.create_task(work)
             self._background.add(task)
             task.add_done_callback(self._background.discard)

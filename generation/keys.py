@@ -27,6 +27,11 @@ class Keys:
         return f"{self.prefix}results"
 
     @property
+    def entries(self) -> str:
+        """Hash: job id → its stream entry id, while it has one (the reconciler reads it)."""
+        return f"{self.prefix}entries"
+
+    @property
     def dead(self) -> str:
         """Jobs delivered too often, copied here with the reason."""
         return f"{self.prefix}dead"

@@ -46,13 +46,24 @@ end
 return renewed
 """
 
+# Add a job and remember its entry, in one step (the reconciler looks jobs up there).
+_ENQUEUE = """
+local id = redis.call('XADD', KEYS[1], '*', 'job', ARGV[1], 'request', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], KEYS[1] .. '|' .. id)
+return id
+"""
+
 # Report the outcome, acknowledge and delete the entry: all or nothing, owner only.
+# KEYS: stream, results, entries[, dead]; ARGV: group, consumer, entry, outcome, job[, dead]
 _FINISH = _OWNS + """
 if not owns(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
-if KEYS[3] then redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(ARGV[5]))) end
+if KEYS[4] then redis.call('XADD', KEYS[4], '*', unpack(cjson.decode(ARGV[6]))) end
 redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
+if redis.call('HGET', KEYS[3], ARGV[5]) == KEYS[1] .. '|' .. ARGV[3] then
+  redis.call('HDEL', KEYS[3], ARGV[5])  -- unless a re-enqueue replaced it meanwhile
+end
 return 1
 """
 
@@ -112,6 +123,7 @@ class JobQueue:
         self.redis, self.keys = client, keys
         self.lease_ms, self.max_deliveries = lease_ms, max_deliveries
         self._cursors: dict[str, str] = {}  # XAUTOCLAIM resumes where the last scan ended
+        self._enqueue = client.register_script(_ENQUEUE)
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
         self._release = client.register_script(_RELEASE)
@@ -124,7 +136,17 @@ class JobQueue:
             raise ValueError(f"lane is {lane!r}: allowed: {', '.join(LANES)}")
         stream = self.keys.jobs(request.model, lane)
         await self.ensure_group(stream)
-        return await self.redis.xadd(stream, {"job": job_id, "request": request.to_json()})
+        return await self._enqueue(keys=[stream, self.keys.entries],
+                                   args=[job_id, request.to_json()])
+
+    async def has_entry(self, job_id: str) -> bool:
+        """Whether the job still has its stream entry (waiting, or leased to a worker).
+        False after Redis lost it (a flush, a restart without persistence)."""
+        where = await self.redis.hget(self.keys.entries, job_id)
+        if where is None:
+            return False
+        stream, entry_id = where.rsplit("|", 1)
+        return bool(await self.redis.xrange(stream, min=entry_id, max=entry_id))
 
     async def cancel(self, job_id: str) -> None:
         """Ask whichever worker has the job to stop it between two steps (or not start it)."""
@@ -265,8 +287,9 @@ class JobQueue:
 
     async def _finish_entry(self, consumer: str, job: QueuedJob | InvalidEntry, outcome: dict,
                             dead: dict | None) -> bool:
-        keys = [job.stream, self.keys.results] + ([self.keys.dead] if dead else [])
-        args = [WORKER_GROUP, consumer, job.entry_id, _flat(outcome)] + (
+        keys = [job.stream, self.keys.results, self.keys.entries] + (
+            [self.keys.dead] if dead else [])
+        args = [WORKER_GROUP, consumer, job.entry_id, _flat(outcome), job.job_id] + (
             [_flat(dead)] if dead else [])
         # If Redis lost the group, the entry went with it: the reconciler re-enqueues the job.
         return bool(await _unless_group_lost(self._finish(keys=keys, args=args), False))

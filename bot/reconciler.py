@@ -1,0 +1,58 @@
+"""The reconciler: PostgreSQL is the record of truth, Redis only carries work.
+
+Every pass it looks at the jobs PostgreSQL says are queued or running and re-enqueues
+those whose stream entry is gone: after a Redis flush or a restart without persistence,
+or when a bot died between recording a job and queueing it. One process reconciles at a
+time (a PostgreSQL advisory lock), however many bots run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import redis.asyncio as redis
+
+from db.jobs import stale_jobs
+
+log = logging.getLogger(__name__)
+
+RECONCILER_LOCK = int.from_bytes(b"dlrecon", "big")
+INTERVAL_S = 30.0
+# A job younger than this may be between its INSERT and its XADD: leave it alone.
+MIN_AGE = timedelta(seconds=10)
+
+
+class Reconciler:
+    def __init__(self, services, interval_s: float = INTERVAL_S, min_age: timedelta = MIN_AGE):
+        self.services, self.interval_s, self.min_age = services, interval_s, min_age
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.reconcile_once()
+            except (redis.RedisError, OSError) as error:
+                log.warning("reconciler: Redis is unreachable (%s); next pass in %g s", error,
+                            self.interval_s)
+
+    async def reconcile_once(self) -> list[int]:
+        """Re-enqueue the active jobs Redis has lost; returns their ids ([] if another
+        process holds the lock)."""
+        async with self.services.db.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RECONCILER_LOCK):
+                return []
+            try:
+                jobs = await stale_jobs(conn, datetime.now(UTC) - self.min_age)
+                return [job.id for job in jobs if await self._requeue_if_lost(job)]
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", RECONCILER_LOCK)
+
+    async def _requeue_if_lost(self, job) -> bool:
+        queue = self.services.queue
+        if await queue.has_entry(str(job.id)):
+            return False
+        await queue.enqueue(str(job.id), job.request, job.lane)
+        log.warning("reconciler: job %d had no stream entry; queued it again", job.id)
+        return True
