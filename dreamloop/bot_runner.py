@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 import yarl
 
@@ -17,11 +19,29 @@ NO_TOKEN = ("dreamloop needs a Discord bot token: create an application at "
             "bot scopes.")
 
 
-async def run_bot(settings: Settings) -> None:
-    """Serve Discord until stopped: commands, buttons and delivery of results."""
+async def run_bot(settings: Settings, pools: list | None = None) -> None:
+    """Serve Discord until stopped: commands, buttons, delivery, reconciling; and the given
+    sampling pools in this same process (`dreamloop run`)."""
     bot = await _build(settings, deliver=True)
-    async with bot:
-        await bot.start(settings.discord_token)
+    stop = asyncio.Event()
+    serving = [asyncio.create_task(pool.run(stop)) for pool in pools or []]
+    try:
+        async with bot:
+            await bot.start(settings.discord_token)
+    finally:
+        stop.set()
+        await asyncio.gather(*serving)
+
+
+async def migrate_database(settings: Settings) -> list[str]:
+    from db.connection import connect
+    from db.migrate import migrate
+
+    connection = await connect(services.database_url(settings))
+    try:
+        return await migrate(connection)
+    finally:
+        await connection.close()
 
 
 async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:

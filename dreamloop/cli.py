@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds to finish the batch in hand after SIGTERM (default 30)")
     worker.set_defaults(handler=_run_worker)
 
+    run = commands.add_parser("run", help="everything on this machine: the bot, delivery, the "
+                              "reconciler and a worker per GPU (or one on the CPU)")
+    run.add_argument("--model", action="append",
+                     help="a model for the local workers; repeat for several (default: the "
+                     "registry's)")
+    run.set_defaults(handler=_run_all)
+
     bot = commands.add_parser("bot", help="run the Discord bot (commands, buttons, delivery)")
     bot.set_defaults(handler=_run_bot)
     sync = commands.add_parser("sync-commands",
@@ -142,6 +149,46 @@ def _run_worker(settings: Settings, args: argparse.Namespace, console: Console) 
                         services.pool_settings(settings, tuple(args.lane or LANES)))
     asyncio.run(serve(pool, args.grace))
     return 0
+
+
+def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    import discord
+
+    from dreamloop.bot_runner import NO_TOKEN, migrate_database, run_bot
+
+    if not settings.discord_token:
+        raise SettingsError(NO_TOKEN)
+    _quiet_libraries()
+    discord.utils.setup_logging()
+    for name in asyncio.run(migrate_database(settings)):
+        console.print(f"database: applied {name}")
+    pools = _local_pools(settings, args.model)
+    asyncio.run(run_bot(settings, pools))
+    return 0
+
+
+def _local_pools(settings: Settings, models: list[str] | None) -> list:
+    """One sampling pool per local GPU, or one on the CPU, each with its own engines."""
+    import os
+    import socket
+
+    import torch
+
+    from dreamloop import services
+    from generation.engine import Engine
+    from generation.pool import SamplingPool
+
+    registry = load_registry(settings.models_file, settings.data_dir)
+    devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
+    pools = []
+    for device in devices:
+        engines = {name: Engine.load(registry.get(name), device=device)
+                   for name in models or [registry.default]}
+        pools.append(SamplingPool(engines, services.job_queue(settings),
+                                  services.blob_store(settings),
+                                  f"{socket.gethostname()}-{os.getpid()}-{device}",
+                                  services.pool_settings(settings, LANES)))
+    return pools
 
 
 def _run_bot(settings: Settings, args: argparse.Namespace, console: Console) -> int:

@@ -22,13 +22,14 @@ pytestmark = pytest.mark.timeout(300)
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, *command: str):
         self.env, self.log, self.process = env, log, None
+        self.command = command or ("bot",)
 
     def start(self) -> None:
         with self.log.open("a") as sink:
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "dreamloop"), "bot"], env=self.env,
+                [str(Path(sys.executable).parent / "dreamloop"), *self.command], env=self.env,
                 stdout=sink, stderr=sink)
 
     def kill(self) -> None:
@@ -37,15 +38,16 @@ class BotProcess:
             self.process.wait(30)
 
 
-@pytest.fixture
-async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
-    """Sync the commands, then start a worker and the bot, all pointed at the double."""
-    env = cli_env | {
+def stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path) -> dict:
+    return cli_env | {
         "DREAMLOOP_DISCORD_TOKEN": double.token, "DREAMLOOP_DISCORD_API_BASE": double.api_base,
         "DREAMLOOP_DISCORD_GATEWAY_URL": double.gateway_url,
         "DREAMLOOP_DATABASE_URL": with_schema(database_url, db_schema),
         "DREAMLOOP_REDIS_URL": redis_url, "DREAMLOOP_REDIS_PREFIX": keys.prefix,
         "DREAMLOOP_BLOB_URL": str(tmp_path / "blobs"), "DREAMLOOP_LEASE_MS": "3000"}
+
+
+async def sync_commands(double, env: dict) -> None:
     # An asyncio subprocess: the double answers on this event loop, which must keep running.
     sync = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "dreamloop"), "sync-commands", "--guild",
@@ -55,6 +57,13 @@ async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, t
     assert sync.returncode == 0, err.decode()
     assert "synced 4 command(s)" in out.decode() and "/imagine, /cancel, /info, /show" in (
         out.decode())
+
+
+@pytest.fixture
+async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
+    """Sync the commands, then start a worker and the bot, all pointed at the double."""
+    env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path)
+    await sync_commands(double, env)
     worker = Worker(env, tmp_path / "worker.log")
     bot = BotProcess(env, tmp_path / "bot.log")
     bot.start()
@@ -198,3 +207,18 @@ async def test_info_cancel_and_show(double, db, stack):
     assert again.custom_ids() == grid.custom_ids()
     assert not any(is_grid(m) and "slow owl" in m.content
                    for m in double.channel_messages("general"))
+
+
+async def test_dreamloop_run_is_bot_and_worker_in_one_process(
+        double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
+    env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path)
+    await sync_commands(double, env)
+    everything = BotProcess(env, tmp_path / "run.log", "run", "--model", "tiny-random")
+    everything.start()
+    try:
+        await double.wait_until_connected(timeout=90)
+        await double.slash("alice", "art", "imagine", prompt="a lighthouse", model="tiny-random")
+        grid = await double.wait_for_message("art", is_grid, timeout=120)
+        assert "a lighthouse" in grid.content
+    finally:
+        everything.kill()
