@@ -7,6 +7,7 @@ import asyncio
 import io
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,20 @@ async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, t
     bot = BotProcess(env, tmp_path / "bot.log")
     bot.start()
     await double.wait_until_connected(timeout=60)
-    yield bot, LocalBlobStore(tmp_path / "blobs")
+    stack = Stack(bot, LocalBlobStore(tmp_path / "blobs"), [worker], env, tmp_path)
+    yield stack
     bot.kill()
-    worker.stop()
+    for worker in stack.workers:
+        worker.stop()
+
+
+@dataclass
+class Stack:
+    bot: BotProcess
+    blobs: LocalBlobStore
+    workers: list
+    env: dict
+    folder: Path
 
 
 def is_grid(message) -> bool:
@@ -78,7 +90,7 @@ def is_grid(message) -> bool:
 
 
 async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
-    bot, blobs = stack
+    bot, blobs = stack.bot, stack.blobs
     interaction = await double.slash("alice", "general", "imagine",
                                      prompt="a red fox in snow --seed 7", model="tiny-random")
     await double.wait_for_callback(interaction)
@@ -222,3 +234,15 @@ async def test_dreamloop_run_is_bot_and_worker_in_one_process(
         assert "a lighthouse" in grid.content
     finally:
         everything.kill()
+
+
+async def test_a_result_20_minutes_after_the_command_is_still_delivered(double, db, stack):
+    for worker in stack.workers:
+        worker.stop()  # the queue is long today
+    await double.slash("alice", "general", "imagine", prompt="a patient snail",
+                       model="tiny-random")
+    await double.wait_for_message("general", lambda m: "a patient snail" in m.content)
+    double.clock.advance(20 * 60)  # the interaction token died 5 minutes ago
+    stack.workers.append(Worker(stack.env, stack.folder / "late-worker.log"))
+    grid = await double.wait_for_message("general", is_grid, timeout=120)
+    assert "a patient snail" in grid.content  # an ordinary message: no token needed
