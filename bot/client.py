@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import discord
 from discord.ext import commands
@@ -16,6 +17,8 @@ from bot.progress import ProgressRelay
 from bot.reconciler import Reconciler
 from bot.services import BotServices
 from bot.show import Show
+
+log = logging.getLogger(__name__)
 
 
 class DreamloopBot(commands.Bot):
@@ -39,4 +42,9 @@ class DreamloopBot(commands.Bot):
                      Reconciler(self.services).run()):
             task = asyncio.create_task(work)
             self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s died", task.get_coro(), exc_info=task.exception())

@@ -24,6 +24,7 @@ from generation.contract import GenerationResult
 from generation.keys import DELIVERY_GROUP
 
 log = logging.getLogger(__name__)
+ABANDONED_AFTER_MS = 60_000
 
 
 class Delivery:
@@ -34,10 +35,12 @@ class Delivery:
     async def run(self) -> None:
         queue = self.bot.services.queue
         await self._ensure_group()
+        await self._claim_abandoned()
+        start = "0"  # first what this consumer read but did not acknowledge, then new ones
         while True:
             try:
                 reply = await queue.redis.xreadgroup(
-                    DELIVERY_GROUP, self.consumer, {queue.keys.results: ">"}, count=10,
+                    DELIVERY_GROUP, self.consumer, {queue.keys.results: start}, count=10,
                     block=1000)
             except redis.ResponseError as error:
                 if "NOGROUP" not in str(error):
@@ -48,10 +51,28 @@ class Delivery:
                 log.warning("Redis is unreachable (%s); retrying in 1 s", error)
                 await asyncio.sleep(1)
                 continue
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    await self._deliver(fields)
-                    await queue.redis.xack(queue.keys.results, DELIVERY_GROUP, entry_id)
+            entries = [entry for _, stream_entries in reply or [] for entry in stream_entries]
+            if start == "0" and not entries:
+                start = ">"
+            for entry_id, fields in entries:
+                await self._deliver_and_ack(entry_id, fields)
+
+    async def _deliver_and_ack(self, entry_id: str, fields: dict) -> None:
+        queue = self.bot.services.queue
+        try:
+            await self._deliver(fields)
+        except Exception:
+            # Left unacknowledged: delivered at this bot's next start (the completion in
+            # PostgreSQL stands, and a job succeeded without a message gets posted then).
+            log.exception("job %s: delivery failed", fields.get("job"))
+            return
+        await queue.redis.xack(queue.keys.results, DELIVERY_GROUP, entry_id)
+
+    async def _claim_abandoned(self) -> None:
+        """Results a bot read but never acknowledged (it died) become ours after a minute."""
+        queue = self.bot.services.queue
+        await queue.redis.xautoclaim(queue.keys.results, DELIVERY_GROUP, self.consumer,
+                                     ABANDONED_AFTER_MS, start_id="0-0", count=1000)
 
     async def _ensure_group(self) -> None:
         queue = self.bot.services.queue

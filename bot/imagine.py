@@ -40,7 +40,13 @@ class Imagine(commands.Cog):
         async with services.db.acquire() as conn:
             position = await queue_position(conn, job.id)
         text = f"**{discord.utils.escape_markdown(request.prompt)}** — {interaction.user.mention}"
-        status = await interaction.channel.send(f"{text} — queued (#{position or 1})")
+        try:
+            status = await interaction.channel.send(f"{text} — queued (#{position or 1})")
+        except discord.HTTPException as error:  # no permission to post here, most often
+            await interaction.followup.send(
+                f"Job {job.id} is queued, but I cannot post in this channel ({error.text}); "
+                "ask an admin to let me send messages and attach files here.", ephemeral=True)
+            return
         self.bot.progress.watch(job.id, status, text)
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, status_message_id=status.id)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
 import asyncpg
+import redis.asyncio as redis
 
 from db.jobs import Job, create_job
 from db.model_versions import ensure_model_version
@@ -13,6 +15,8 @@ from generation.blobs import BlobStore
 from generation.contract import MAX_SEED, GenerationRequest
 from generation.queue import JobQueue
 from generation.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,7 +36,11 @@ class BotServices:
                                             interaction_id=interaction_id,
                                             parent_image_id=parent_image_id)
         if created:
-            await self.queue.enqueue(str(job.id), request)
+            try:
+                await self.queue.enqueue(str(job.id), request)
+            except (redis.RedisError, OSError) as error:
+                # Recorded in PostgreSQL: the reconciler queues it once Redis is back.
+                log.warning("job %d recorded but not queued yet (%s)", job.id, error)
         return job, created
 
 
