@@ -43,24 +43,38 @@ def image_view(job_id: int, slot: int) -> discord.ui.View:
     return view
 
 
-class GridButton(discord.ui.DynamicItem[discord.ui.Button],
-                 template=r"dl:(?P<action>[uv]):(?P<job>\d+):(?P<slot>[1-4])"):
-    def __init__(self, action: str, job_id: int, slot: int):
-        label, row, _ = GRID_ACTIONS[action]
-        super().__init__(discord.ui.Button(
-            label=label.format(slot=slot), row=row, style=discord.ButtonStyle.secondary,
-            custom_id=f"dl:{action}:{job_id}:{slot}"))
+class _SlotButton:
+    """A button about image `slot` of a job, with custom_id "dl:{action}:{job}:{slot}".
+    Mixed into each DynamicItem class (each needs a template of its own)."""
+
+    def __init__(self, action: str, job_id: int, slot: int, **button):
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.secondary,
+                                           custom_id=f"dl:{action}:{job_id}:{slot}", **button))
         self.action, self.job_id, self.slot = action, job_id, slot
 
     @classmethod
     async def from_custom_id(cls, interaction, item, match: re.Match):
         return cls(match["action"], int(match["job"]), int(match["slot"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def _find(self, interaction: discord.Interaction):
+        """Acknowledge, then the job and image; (None, None) after telling the clicker."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         job, image = await actions.find(interaction, self.job_id, self.slot)
         if job is None or image is None:
             await interaction.followup.send("That image is gone.", ephemeral=True)
+            return None, None
+        return job, image
+
+
+class GridButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"dl:(?P<action>[uv]):(?P<job>\d+):(?P<slot>[1-4])"):
+    def __init__(self, action: str, job_id: int, slot: int):
+        label, row, _ = GRID_ACTIONS[action]
+        super().__init__(action, job_id, slot, label=label.format(slot=slot), row=row)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        job, image = await self._find(interaction)
+        if job is None:
             return
         await actions.record(interaction, GRID_ACTIONS[self.action][2], job.id, image, self.slot)
         if self.action == "u":
@@ -100,24 +114,15 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
                                         ephemeral=True)
 
 
-class ImageButton(discord.ui.DynamicItem[discord.ui.Button],
+class ImageButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
                   template=r"dl:(?P<action>vs|vg|up|tu|td|fv):(?P<job>\d+):(?P<slot>[1-4])"):
     def __init__(self, action: str, job_id: int, slot: int):
         label, emoji, _ = IMAGE_ACTIONS[action]
-        super().__init__(discord.ui.Button(
-            label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
-            custom_id=f"dl:{action}:{job_id}:{slot}"))
-        self.action, self.job_id, self.slot = action, job_id, slot
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match: re.Match):
-        return cls(match["action"], int(match["job"]), int(match["slot"]))
+        super().__init__(action, job_id, slot, label=label, emoji=emoji)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        job, image = await actions.find(interaction, self.job_id, self.slot)
-        if job is None or image is None:
-            await interaction.followup.send("That image is gone.", ephemeral=True)
+        job, image = await self._find(interaction)
+        if job is None:
             return
         kind = IMAGE_ACTIONS[self.action][2]
         if kind is not None:
