@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import io
 
 import discord
 
+from bot.limits import LimitReached
 from bot.services import new_seed
 from db.feedback import FeedbackEvent, record_feedback
 from db.images import StoredImage, get_image
 from db.jobs import Job, get_job
 from generation.contract import VARIATION_STRENGTH, GenerationRequest, JobKind
+
+
+def explain_limits(callback):
+    """A member limit refusing the click becomes an ephemeral message (the callback has
+    already deferred, so it answers with a follow-up)."""
+    @functools.wraps(callback)
+    async def wrapper(self, interaction: discord.Interaction) -> None:
+        try:
+            await callback(self, interaction)
+        except LimitReached as refusal:
+            await interaction.followup.send(str(refusal), ephemeral=True)
+    return wrapper
 
 
 async def find(interaction: discord.Interaction, job_id: int,

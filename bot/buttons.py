@@ -72,6 +72,7 @@ class GridButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         label, row, _ = GRID_ACTIONS[action]
         super().__init__(action, job_id, slot, label=label.format(slot=slot), row=row)
 
+    @actions.explain_limits
     async def callback(self, interaction: discord.Interaction) -> None:
         job, image = await self._find(interaction)
         if job is None:
@@ -100,6 +101,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
     async def from_custom_id(cls, interaction, item, match: re.Match):
         return cls(int(match["job"]))
 
+    @actions.explain_limits
     async def callback(self, interaction: discord.Interaction) -> None:
         """The same prompt with new seeds: the whole grid lost."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -120,6 +122,7 @@ class ImageButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         label, emoji, _ = IMAGE_ACTIONS[action]
         super().__init__(action, job_id, slot, label=label, emoji=emoji)
 
+    @actions.explain_limits
     async def callback(self, interaction: discord.Interaction) -> None:
         job, image = await self._find(interaction)
         if job is None:

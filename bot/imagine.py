@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.limits import LimitReached
 from bot.prompt import PromptError, build_request, parse_prompt
 from db.jobs import queue_position, set_message_ids
 
@@ -31,7 +32,11 @@ class Imagine(commands.Cog):
             return
         # 2. acknowledge within Discord's 3 seconds, then do the work
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job, created = await services.start_job(request, interaction.id)
+        try:
+            job, created = await services.start_job(request, interaction.id)
+        except LimitReached as refusal:
+            await interaction.followup.send(str(refusal), ephemeral=True)
+            return
         if not created:  # Discord retried the interaction: the job already exists
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
             return
@@ -50,5 +55,7 @@ class Imagine(commands.Cog):
         self.bot.progress.watch(job.id, status, text)
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, status_message_id=status.id)
-        await interaction.followup.send(f"Queued as job {job.id}, seed {request.seed}.",
+        lane = "" if job.lane == "fast" else (
+            " in the relax lane: today's fast GPU time is spent (it renews at 00:00 UTC)")
+        await interaction.followup.send(f"Queued as job {job.id}{lane}, seed {request.seed}.",
                                         ephemeral=True)

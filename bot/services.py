@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as redis
 
-from db.jobs import Job, create_job
+from bot.limits import Limits, admit
+from db.jobs import Job, create_job, job_for_interaction
 from db.model_versions import ensure_model_version
 from generation.blobs import BlobStore
 from generation.contract import MAX_SEED, GenerationRequest
@@ -25,19 +26,26 @@ class BotServices:
     db: asyncpg.Pool
     queue: JobQueue
     blobs: BlobStore
+    limits: Limits = field(default_factory=Limits)
 
     async def start_job(self, request: GenerationRequest, interaction_id: int,
                         parent_image_id: int | None = None) -> tuple[Job, bool]:
-        """Record the job (the interaction id makes a retry find it) and queue it once."""
+        """Record the job within the member's limits (LimitReached says why not) and queue it
+        once; the interaction id makes a retry find the job it already made."""
         spec = self.registry.get(request.model)
-        async with self.db.acquire() as conn:
+        async with self.db.acquire() as conn, conn.transaction():
+            existing = await job_for_interaction(conn, interaction_id)
+            if existing is not None:
+                return existing, False
+            lane = "fast" if request.user_id is None else await admit(
+                conn, self.limits, request.user_id)
             version = await ensure_model_version(conn, spec.name, spec.name, spec.source)
             job, created = await create_job(conn, request, model_version_id=version.id,
-                                            interaction_id=interaction_id,
+                                            lane=lane, interaction_id=interaction_id,
                                             parent_image_id=parent_image_id)
         if created:
             try:
-                await self.queue.enqueue(str(job.id), request)
+                await self.queue.enqueue(str(job.id), request, job.lane)
             except (redis.RedisError, OSError) as error:
                 # Recorded in PostgreSQL: the reconciler queues it once Redis is back.
                 log.warning("job %d recorded but not queued yet (%s)", job.id, error)

@@ -221,3 +221,9 @@ async def member_active_jobs(conn: asyncpg.Connection, member_id: int) -> list[J
         f"""SELECT {_COLUMNS} FROM jobs
             WHERE member_id = $1 AND status IN ('queued', 'running') ORDER BY id""", member_id)
     return [Job.from_row(row) for row in rows]
+
+
+async def job_for_interaction(conn: asyncpg.Connection, interaction_id: int) -> Job | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE interaction_id = $1",
+                              interaction_id)
+    return None if row is None else Job.from_row(row)

@@ -8,6 +8,7 @@ import discord
 import yarl
 
 from bot.client import DreamloopBot
+from bot.limits import Limits
 from bot.services import BotServices
 from dreamloop import services
 from dreamloop.settings import Settings, SettingsError
@@ -64,7 +65,9 @@ async def _build(settings: Settings, deliver: bool) -> DreamloopBot:
     bot_services = BotServices(
         registry=load_registry(settings.models_file, settings.data_dir),
         db=await services.open_database_pool(settings), queue=services.job_queue(settings),
-        blobs=services.blob_store(settings))
+        blobs=services.blob_store(settings),
+        limits=Limits(max_queued=settings.max_queued, per_minute=settings.jobs_per_minute,
+                      fast_gpu_seconds=settings.fast_gpu_seconds_per_day))
     return DreamloopBot(bot_services, deliver=deliver)
 
 

@@ -1,0 +1,60 @@
+"""Member limits, held in PostgreSQL so they survive restarts and hold across bot processes.
+
+Checked inside the transaction that creates the job, under a per-member advisory lock:
+two requests racing for a member's last slot are serialized, and exactly one gets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from db.jobs import member_load, member_usage
+
+
+class LimitReached(Exception):
+    """A member limit refused a job; the message says which limit and when it frees up."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_queued: int = 10  # jobs waiting to start
+    per_minute: int = 10  # jobs started in any minute
+    fast_gpu_seconds: float = 900.0  # a day's fast-lane GPU time; beyond it, the relax lane
+    job_estimate_s: float = 10.0  # what a job still running or waiting counts against it
+
+
+async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> str:
+    """Refuse with LimitReached, or say the lane the member's next job goes to."""
+    # Serialize this member's admissions until the caller's transaction ends.
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", member_id)
+    load = await member_load(conn, member_id)
+    if load.queued >= limits.max_queued:
+        raise LimitReached(f"You have {load.queued} jobs waiting, the most allowed; you can add "
+                           "another as soon as one of them starts (/info shows them).")
+    now = datetime.now(UTC)
+    recent = await member_usage(conn, member_id, now - timedelta(minutes=1))
+    if recent.jobs >= limits.per_minute:
+        raise LimitReached(f"You started {recent.jobs} jobs in the last minute, the most "
+                           f"allowed; try again in {await _seconds_until_free(conn, member_id)} s.")
+    spent = await _gpu_seconds_today(conn, member_id, limits.job_estimate_s)
+    return "fast" if spent < limits.fast_gpu_seconds else "relax"
+
+
+async def _seconds_until_free(conn: asyncpg.Connection, member_id: int) -> int:
+    oldest = await conn.fetchval(
+        """SELECT min(created_at) FROM jobs
+           WHERE member_id = $1 AND created_at >= now() - interval '1 minute'""", member_id)
+    return max(1, 60 - int((datetime.now(UTC) - oldest).total_seconds()))
+
+
+async def _gpu_seconds_today(conn: asyncpg.Connection, member_id: int,
+                             estimate_s: float) -> float:
+    """GPU time finished today (UTC), plus an estimate for jobs not finished yet."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return await conn.fetchval(
+        """SELECT coalesce(sum(gpu_ms) FILTER (WHERE finished_at >= $2), 0) / 1000.0
+                  + count(*) FILTER (WHERE status IN ('queued', 'running')) * $3
+           FROM jobs WHERE member_id = $1""", member_id, midnight, estimate_s)
