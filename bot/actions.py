@@ -29,6 +29,19 @@ def explain_limits(callback):
     return wrapper
 
 
+DOUBLE_CLICK_S = 10
+DOUBLE_CLICK = "Already on it: that was the same button twice."
+
+
+async def first_click(interaction: discord.Interaction) -> bool:
+    """False for a repeat of the same member's click within a few seconds: a double click
+    makes one job and one feedback event (each click is its own interaction, so the
+    interaction id cannot tell)."""
+    queue = interaction.client.services.queue
+    key = queue.keys.click(interaction.user.id, interaction.data["custom_id"])
+    return bool(await queue.redis.set(key, 1, nx=True, ex=DOUBLE_CLICK_S))
+
+
 async def find(interaction: discord.Interaction, job_id: int,
                slot: int | None) -> tuple[Job | None, StoredImage | None]:
     async with interaction.client.services.db.acquire() as conn:

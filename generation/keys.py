@@ -44,6 +44,10 @@ class Keys:
         """Set while a job is cancelled; workers check it between steps."""
         return f"{self.prefix}cancel:{job_id}"
 
+    def click(self, member_id: int, custom_id: str) -> str:
+        """Set for a few seconds after a member's click that starts GPU work (double clicks)."""
+        return f"{self.prefix}click:{member_id}:{custom_id}"
+
     def last_error(self, job_id: str) -> str:
         """The error of a job's last failed attempt, for the dead-letter reason."""
         return f"{self.prefix}error:{job_id}"

@@ -246,3 +246,22 @@ async def test_a_result_20_minutes_after_the_command_is_still_delivered(double, 
     stack.workers.append(Worker(stack.env, stack.folder / "late-worker.log"))
     grid = await double.wait_for_message("general", is_grid, timeout=120)
     assert "a patient snail" in grid.content  # an ordinary message: no token needed
+
+
+async def test_a_double_click_makes_one_job_and_one_feedback_event(double, db, stack):
+    await double.slash("alice", "general", "imagine", prompt="a twin star", model="tiny-random")
+    grid = await double.wait_for_message("general", is_grid, timeout=120)
+    job_id = int(grid.custom_ids()[0].split(":")[2])
+    first = await double.click("bob", grid, f"dl:v:{job_id}:1")
+    second = await double.click("bob", grid, f"dl:v:{job_id}:1")
+    for click in (first, second):
+        await double.wait_for_callback(click)
+    def replies() -> list[str]:
+        return [m.content for m in double.channel_messages("general", viewer="bob")]
+
+    await double._until(lambda: any("same button twice" in r for r in replies())
+                        and any("Varying image #1" in r for r in replies()), 30,
+                        "no reply to both clicks")
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'variation'") == 1
+        assert await conn.fetchval("SELECT count(*) FROM feedback_events") == 1
