@@ -116,17 +116,10 @@ class Engine:
         # 1. check the batch shares everything one pipeline call shares
         first = self._check_batch(requests, (JobKind.IMAGINE, JobKind.REROLL))
         # 2. one prompt and one generator per image: image i of a job uses seed + i
-        prompts = [r.prompt for r in requests for _ in range(r.num_images)]
-        negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
-        generators = [_generator(seed) for r in requests for seed in r.seeds]
+        inputs = self._per_image_inputs(requests, on_progress, should_cancel)
         # 3. sample
         with self._prepared(self.pipeline, first):
-            images = self.pipeline(
-                prompt=prompts, negative_prompt=negatives if any(negatives) else None,
-                width=first.width, height=first.height, num_inference_steps=first.steps,
-                guidance_scale=first.guidance, generator=generators,
-                callback_on_step_end=self._step_callback(on_progress, should_cancel),
-            ).images
+            images = self.pipeline(width=first.width, height=first.height, **inputs).images
         # 4. hand each job its own images
         return split_by_sizes(images, [r.num_images for r in requests])
 
@@ -143,21 +136,27 @@ class Engine:
         first = self._check_batch(requests, (JobKind.VARIATION, JobKind.UPSCALE))
         starts = [_start_image(r, p) for r, p in zip(requests, parents, strict=True)]
         # 2. one prompt, start image and generator per image: image i uses seed + i
-        prompts = [r.prompt for r in requests for _ in range(r.num_images)]
-        negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
+        inputs = self._per_image_inputs(requests, on_progress, should_cancel)
         images = [start for r, start in zip(requests, starts, strict=True)
                   for _ in range(r.num_images)]
-        generators = [_generator(seed) for r in requests for seed in r.seeds]
         # 3. sample
         with self._prepared(self.img2img_pipeline, first):
-            out = self.img2img_pipeline(
-                prompt=prompts, negative_prompt=negatives if any(negatives) else None,
-                image=images, strength=first.strength, num_inference_steps=first.steps,
-                guidance_scale=first.guidance, generator=generators,
-                callback_on_step_end=self._step_callback(on_progress, should_cancel),
-            ).images
+            out = self.img2img_pipeline(image=images, strength=first.strength, **inputs).images
         # 4. hand each job its own images
         return split_by_sizes(out, [r.num_images for r in requests])
+
+    def _per_image_inputs(self, requests: Sequence[GenerationRequest],
+                          on_progress: ProgressFn | None, should_cancel: CancelFn | None) -> dict:
+        """The pipeline arguments both kinds of call share: one prompt and one generator per
+        image (image i of a job uses seed + i), and the batch's steps and guidance."""
+        negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
+        return {
+            "prompt": [r.prompt for r in requests for _ in range(r.num_images)],
+            "negative_prompt": negatives if any(negatives) else None,
+            "generator": [_generator(seed) for r in requests for seed in r.seeds],
+            "num_inference_steps": requests[0].steps, "guidance_scale": requests[0].guidance,
+            "callback_on_step_end": self._step_callback(on_progress, should_cancel),
+        }
 
     def _check_batch(self, requests: Sequence[GenerationRequest],
                      kinds: tuple[JobKind, ...]) -> GenerationRequest:

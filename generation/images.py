@@ -49,7 +49,8 @@ def encode_grid(grid: Image.Image, fmt: str = "webp",
         raise ValueError(f"fmt is {fmt!r}: allowed: {', '.join(GRID_FORMATS)}")
     image = grid
     while min(image.size) >= 16:
-        for quality in QUALITY_LADDER:
+        # PNG is lossless: it has no quality to lower, so one try per size.
+        for quality in QUALITY_LADDER if fmt != "png" else QUALITY_LADDER[:1]:
             data = _encode(image, GRID_FORMATS[fmt], quality)
             if len(data) <= max_bytes:
                 return data

@@ -28,7 +28,7 @@ from generation.blobs import BlobStore, grid_key, image_key
 from generation.contract import GenerationResult, ResultImage
 from generation.engine import Cancelled, Engine, Progress, split_by_sizes
 from generation.images import encode_grid, encode_png, make_grid, open_image
-from generation.keys import LANES
+from generation.keys import LANES, WORKER_GROUP
 from generation.queue import JobQueue, QueuedJob
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class SamplingPool:
             groups = await self.queue.redis.xinfo_groups(stream)
         except redis.ResponseError:
             return 0  # no stream yet
-        last = next((g["last-delivered-id"] for g in groups if g["name"] == "workers"), "0-0")
+        last = next((g["last-delivered-id"] for g in groups if g["name"] == WORKER_GROUP), "0-0")
         entries = await self.queue.redis.xrange(stream, min=f"({last}", count=1)
         if not entries:
             return 0
@@ -162,8 +162,7 @@ class SamplingPool:
         except Exception as error:  # any failure is the batch's: retried singly
             await self._after_failure(batch, error)
             return
-        self._record_stats(batch, started)
-        await self._hand_over(batch, images)
+        await self._hand_over(batch, images, self._record_stats(batch, started))
 
     async def _skip_cancelled(self, batch: list[QueuedJob]) -> list[QueuedJob]:
         flagged = await self.queue.cancelled(job.job_id for job in batch)
@@ -225,22 +224,25 @@ class SamplingPool:
         await self.queue.renew(self.consumer, [job])
         self.in_hand.pop(job.entry_id, None)
 
-    def _record_stats(self, batch: list[QueuedJob], started: float) -> None:
+    def _record_stats(self, batch: list[QueuedJob], started: float) -> dict[str, JobStats]:
         elapsed_ms = int((time.time() - started) * 1000)
         images = sum(job.request.num_images for job in batch)
+        recorded = {}
         for job in batch:
             stats = JobStats(job.job_id, int(started * 1000) - job.enqueued_ms,
                              elapsed_ms * job.request.num_images // images, len(batch))
             self.stats.append(stats)
+            recorded[job.job_id] = stats
             log.info("job %s: waited %d ms, gpu %d ms, batch of %d", stats.job_id,
                      stats.waited_ms, stats.gpu_ms, stats.batch_size)
+        return recorded
 
     # -- storing and reporting -------------------------------------------------------------
 
-    async def _hand_over(self, batch: list[QueuedJob], images: list[list[Image.Image]]) -> None:
+    async def _hand_over(self, batch: list[QueuedJob], images: list[list[Image.Image]],
+                         stats: dict[str, JobStats]) -> None:
         """Store and report in the background, so the GPU can start the next batch now."""
         await self._await_finishing()  # at most one batch waits for encoding: bounded memory
-        stats = {s.job_id: s for s in list(self.stats)[-len(batch):]}
         self._finishing = asyncio.create_task(self._store_and_report(batch, images, stats))
 
     async def _await_finishing(self) -> None:

@@ -123,6 +123,7 @@ class JobQueue:
         self.redis, self.keys = client, keys
         self.lease_ms, self.max_deliveries = lease_ms, max_deliveries
         self._cursors: dict[str, str] = {}  # XAUTOCLAIM resumes where the last scan ended
+        self._groups: set[str] = set()  # streams whose worker group we know exists
         self._enqueue = client.register_script(_ENQUEUE)
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
@@ -161,12 +162,16 @@ class JobQueue:
 
     async def ensure_group(self, stream: str) -> None:
         """Create the worker group (and the stream) unless it exists; after a Redis restart
-        without persistence both are gone (NOGROUP) and this brings them back."""
+        without persistence both are gone (NOGROUP) and this brings them back. Asked once
+        per stream, not per command: a lost group shows up as NOGROUP and is made again."""
+        if stream in self._groups:
+            return
         try:
             await self.redis.xgroup_create(stream, WORKER_GROUP, id="0", mkstream=True)
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+        self._groups.add(stream)
 
     # -- the worker side -------------------------------------------------------------------
 
@@ -189,7 +194,7 @@ class JobQueue:
             return []
         # Redis scans at most 10×count pending entries a call: resume from its cursor, so
         # lapsed entries behind many live ones are still found.
-        reply = await self._with_group(stream, self.redis.xautoclaim(
+        reply = await self._with_group([stream], self.redis.xautoclaim(
             stream, WORKER_GROUP, consumer, self.lease_ms,
             start_id=self._cursors.get(stream, "0-0"), count=count), empty=["0-0", []])
         self._cursors[stream] = reply[0] or "0-0"
@@ -205,14 +210,14 @@ class JobQueue:
                         block_ms: int | None) -> list[QueuedJob]:
         for stream in lanes:
             await self.ensure_group(stream)
-        reply = await self._with_group(next(iter(lanes)), self.redis.xreadgroup(
+        reply = await self._with_group(list(lanes), self.redis.xreadgroup(
             WORKER_GROUP, consumer, {stream: ">" for stream in lanes}, count=count,
             block=block_ms), empty=[])
         return [_parse(stream, lanes[stream], entry_id, fields, 1)
                 for stream, entries in (reply or []) for entry_id, fields in entries]
 
-    async def _with_group(self, stream: str, command, empty: list):
-        """Run a group command; if Redis lost the group, recreate it and return empty."""
+    async def _with_group(self, streams: list[str], command, empty: list):
+        """Run a group command; if Redis lost a group, recreate them and return empty."""
         try:
             return await command
         except redis.ResponseError as error:
@@ -220,8 +225,10 @@ class JobQueue:
             if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                 raise
             log.warning("the worker group of %s was gone (Redis restarted or flushed); "
-                        "recreated it", stream)
-            await self.ensure_group(stream)
+                        "recreated it", ", ".join(streams))
+            self._groups.difference_update(streams)
+            for stream in streams:
+                await self.ensure_group(stream)
             return empty
 
     async def _delivery_counts(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
