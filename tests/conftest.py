@@ -119,8 +119,8 @@ async def redis_client(redis_url, keys):
 
 @pytest.fixture
 async def double():
-    """A local Discord (tests/discord_double) on a random loopback port."""
-    from tests.discord_double import DiscordDouble
+    """A local Discord (the discord_double package) on a random loopback port."""
+    from discord_double import DiscordDouble
 
     double = DiscordDouble()
     await double.start()

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.discord_double import DiscordDouble
+from discord_double import DiscordDouble
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ class BotProcess:
         connected = self.double.identify_count
         with self.log.open("a") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.discord_double.minimal_bot"], cwd=ROOT, env=env,
+                [sys.executable, "-m", "discord_double.minimal_bot"], cwd=ROOT, env=env,
                 stdout=sink, stderr=sink)
         await self.double._until(lambda: self.double.identify_count > connected, 30,
                                  f"the bot did not connect:\n{self.log.read_text()}")

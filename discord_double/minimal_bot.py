@@ -1,6 +1,6 @@
 """A minimal discord.py bot for testing the double (not dreamloop's bot).
 
-Run as a process: `python -m tests.discord_double.minimal_bot`, with DOUBLE_API (the
+Run as a process: `python -m discord_double.minimal_bot`, with DOUBLE_API (the
 double's REST base), DOUBLE_GATEWAY, DOUBLE_TOKEN, DOUBLE_GUILD and DOUBLE_SYNC=1 to sync
 its commands.
 It reports Discord's refusals as channel messages, so tests can read what happened.

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from tests.discord_double import payloads
-from tests.discord_double.gateway import DISPATCH, GatewaySession
-from tests.discord_double.model import (
+from discord_double import payloads
+from discord_double.gateway import DISPATCH, GatewaySession
+from discord_double.model import (
     DEFAULT_UPLOAD_LIMIT,
     Clock,
     DiscordError,
@@ -23,7 +23,7 @@ from tests.discord_double.model import (
     new_token,
     resolve_mentions,
 )
-from tests.discord_double.rest import build_app
+from discord_double.rest import build_app
 
 EPHEMERAL = 1 << 6
 OPTION_TYPES = {3: str, 4: int, 5: bool, 10: float}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from tests.discord_double.model import (
+from discord_double.model import (
     CALLBACK_DEADLINE_S,
     TOKEN_LIFETIME_S,
     DiscordError,
@@ -19,7 +19,7 @@ from tests.discord_double.model import (
 )
 
 if TYPE_CHECKING:
-    from tests.discord_double.double import DiscordDouble
+    from discord_double.double import DiscordDouble
 
 API = "/api/v10"
 # Interaction callback types (discord-api-docs, receiving-and-responding).
@@ -141,7 +141,7 @@ class _Handlers:
                                                           "max_concurrency": 1}})
 
     async def gateway(self, request):
-        from tests.discord_double.gateway import GatewaySession
+        from discord_double.gateway import GatewaySession
 
         session = GatewaySession(self.double)
         self.double.sessions.append(session)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from tests.discord_double.double import DiscordDouble
+    from discord_double.double import DiscordDouble
 
 HEARTBEAT_INTERVAL_MS = 41_250
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = (
