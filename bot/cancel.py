@@ -26,3 +26,4 @@ class Cancel(commands.Cog):
         # The worker checks this flag between steps (or before starting) and stops.
         await self.bot.services.queue.cancel(str(job))
         await interaction.response.send_message(f"Job {job} is cancelled.", ephemeral=True)
+        await self.bot.services.dispatch_waiting(interaction.user.id)  # its slot is free

@@ -101,6 +101,8 @@ class Delivery:
         async with services.db.acquire() as conn:
             won = await complete_job(conn, result)
             job = await get_job(conn, int(result.job_id))
+        if won:
+            await services.dispatch_waiting(job.member_id)  # the slot it held is free
         # Lost the race: post only if the winner completed the job but died before posting.
         if job is None or (not won and (job.status != "succeeded" or job.result_message_id)):
             return
@@ -113,6 +115,7 @@ class Delivery:
             if not await finish_job(conn, job_id, status, error or status):
                 return
             job = await get_job(conn, job_id)
+        await self.bot.services.dispatch_waiting(job.member_id)
         if status == "cancelled" or job.channel_id is None:
             return
         channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(

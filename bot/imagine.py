@@ -45,8 +45,10 @@ class Imagine(commands.Cog):
         async with services.db.acquire() as conn:
             position = await queue_position(conn, job.id)
         text = f"**{discord.utils.escape_markdown(request.prompt)}** — {interaction.user.mention}"
+        where = (f"queued (#{position or 1})" if job.dispatched_at else
+                 f"waiting: {services.limits.max_running} of your jobs are in progress")
         try:
-            status = await interaction.channel.send(f"{text} — queued (#{position or 1})")
+            status = await interaction.channel.send(f"{text} — {where}")
         except discord.HTTPException as error:  # no permission to post here, most often
             await interaction.followup.send(
                 f"Job {job.id} is queued, but I cannot post in this channel ({error.text}); "

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from db.jobs import member_active_jobs, member_usage, queue_position
+from db.jobs import Job, member_active_jobs, member_usage, queue_position, typical_gpu_ms
 
 
 class Info(commands.Cog):
@@ -20,15 +20,26 @@ class Info(commands.Cog):
         """Your running and queued jobs, and your usage today."""
         async with self.bot.services.db.acquire() as conn:
             jobs = await member_active_jobs(conn, interaction.user.id)
-            positions = {job.id: await queue_position(conn, job.id) for job in jobs}
+            lines = [await _describe(conn, job) for job in jobs] or ["No jobs in the queue."]
             usage = await member_usage(conn, interaction.user.id,
                                        datetime.now(UTC) - timedelta(days=1))
-        lines = [_describe(job, positions[job.id]) for job in jobs] or ["No jobs in the queue."]
         lines.append(f"Last 24 hours: {usage.jobs} job(s), {usage.gpu_ms / 1000:.1f} GPU-seconds.")
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 
-def _describe(job, position: int | None) -> str:
+async def _describe(conn, job: Job) -> str:
     prompt = discord.utils.escape_markdown(job.request.prompt[:80])
-    where = "running" if job.status == "running" else f"queued, #{position} in line"
-    return f"Job {job.id} ({job.kind}, {job.lane}): {where} — {prompt}"
+    return f"Job {job.id} ({job.kind}, {job.lane}): {await _where(conn, job)} — {prompt}"
+
+
+async def _where(conn, job: Job) -> str:
+    if job.status == "running":
+        return "running"
+    if job.dispatched_at is None:
+        return "waiting: it starts when one of your running jobs finishes"
+    position = await queue_position(conn, job.id)
+    typical_ms = await typical_gpu_ms(conn, job.model)
+    if position is None or typical_ms is None:
+        return f"queued, #{position or 1} in line"
+    # One GPU's view: with several workers on the model it starts sooner.
+    return f"queued, #{position} in line, starts in about {(position - 1) * typical_ms // 1000} s"

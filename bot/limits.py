@@ -20,16 +20,28 @@ class LimitReached(Exception):
 
 @dataclass(frozen=True)
 class Limits:
+    max_running: int = 3  # jobs handed to the GPUs at once; more wait their turn
     max_queued: int = 10  # jobs waiting to start
     per_minute: int = 10  # jobs started in any minute
     fast_gpu_seconds: float = 900.0  # a day's fast-lane GPU time; beyond it, the relax lane
     job_estimate_s: float = 10.0  # what a job still running or waiting counts against it
 
 
-async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> str:
-    """Refuse with LimitReached, or say the lane the member's next job goes to."""
-    # Serialize this member's admissions until the caller's transaction ends.
+@dataclass(frozen=True)
+class Admission:
+    lane: str  # fast, or relax once the day's fast GPU time is spent
+    dispatch: bool  # False: the member has max_running jobs in flight, so this one waits
+
+
+async def lock_member(conn: asyncpg.Connection, member_id: int) -> None:
+    """Serialize this member's admissions and dispatches until the transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", member_id)
+
+
+async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> Admission:
+    """Refuse with LimitReached, or say the lane of the member's next job and whether it
+    goes to the GPUs now."""
+    await lock_member(conn, member_id)
     load = await member_load(conn, member_id)
     if load.queued >= limits.max_queued:
         raise LimitReached(f"You have {load.queued} jobs waiting, the most allowed; you can add "
@@ -40,7 +52,8 @@ async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> str
         raise LimitReached(f"You started {recent.jobs} jobs in the last minute, the most "
                            f"allowed; try again in {await _seconds_until_free(conn, member_id)} s.")
     spent = await _gpu_seconds_today(conn, member_id, limits.job_estimate_s)
-    return "fast" if spent < limits.fast_gpu_seconds else "relax"
+    return Admission(lane="fast" if spent < limits.fast_gpu_seconds else "relax",
+                     dispatch=load.in_flight < limits.max_running)
 
 
 async def _seconds_until_free(conn: asyncpg.Connection, member_id: int) -> int:

@@ -14,11 +14,15 @@ import json
 import logging
 import time
 
+import asyncpg
 import discord
 import redis.asyncio as redis
 
+from db.jobs import mark_started
+
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5
+REMEMBERED_STARTS = 10_000  # job ids already marked running, newest kept
 
 
 class ProgressRelay:
@@ -26,6 +30,7 @@ class ProgressRelay:
         self.bot = bot
         self.watching: dict[str, tuple[discord.Message, str]] = {}  # job id → (message, text)
         self.last_edit: dict[str, float] = {}
+        self.started: dict[str, None] = {}  # insertion-ordered, so the oldest go first
 
     def watch(self, job_id: int, message: discord.Message, text: str) -> None:
         self.watching[str(job_id)] = (message, text)
@@ -46,8 +51,21 @@ class ProgressRelay:
                 if message["type"] != "pmessage":
                     continue
                 job_id = message["channel"].rsplit(":", 1)[-1]
+                if job_id not in self.started and job_id.isdigit():
+                    await self._mark_started(job_id)
                 if job_id in self.watching:
                     await self._show(job_id, json.loads(message["data"]))
+
+    async def _mark_started(self, job_id: str) -> None:
+        """Its first progress event: the job is running (what /info and the caps read)."""
+        self.started[job_id] = None
+        if len(self.started) > REMEMBERED_STARTS:
+            del self.started[next(iter(self.started))]
+        try:
+            async with self.bot.services.db.acquire() as conn:
+                await mark_started(conn, int(job_id))
+        except (asyncpg.PostgresError, OSError) as error:  # shown as queued a little longer
+            log.warning("job %s: could not mark it running (%s)", job_id, error)
 
     async def _show(self, job_id: str, event: dict) -> None:
         final = event["step"] >= event["total"]

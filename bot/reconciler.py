@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 
-from db.jobs import stale_jobs
+from db.jobs import members_with_waiting_jobs, stale_jobs
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,23 @@ class Reconciler:
                             self.interval_s)
 
     async def reconcile_once(self) -> list[int]:
-        """Re-enqueue the active jobs Redis has lost; returns their ids ([] if another
-        process holds the lock)."""
+        """Re-enqueue the dispatched jobs Redis has lost, and dispatch waiting jobs that
+        have a free slot; returns the ids re-enqueued ([] if another process holds the
+        lock)."""
         async with self.services.db.acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RECONCILER_LOCK):
                 return []
             try:
                 jobs = await stale_jobs(conn, datetime.now(UTC) - self.min_age)
-                return [job.id for job in jobs if await self._requeue_if_lost(job)]
+                lost = [job.id for job in jobs if await self._requeue_if_lost(job)]
+                waiting = await members_with_waiting_jobs(conn)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", RECONCILER_LOCK)
+        # A bot that died between a job finishing and the next one's dispatch left a slot
+        # free: fill it.
+        for member_id in waiting:
+            await self.services.dispatch_waiting(member_id)
+        return lost
 
     async def _requeue_if_lost(self, job) -> bool:
         queue = self.services.queue

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as redis
 
-from bot.limits import Limits, admit
-from db.jobs import Job, create_job, job_for_interaction
+from bot.limits import Admission, Limits, admit, lock_member
+from db.jobs import Job, create_job, dispatch_waiting, job_for_interaction
 from db.model_versions import ensure_model_version
 from generation.blobs import BlobStore
 from generation.contract import MAX_SEED, GenerationRequest
@@ -37,19 +37,35 @@ class BotServices:
             existing = await job_for_interaction(conn, interaction_id)
             if existing is not None:
                 return existing, False
-            lane = "fast" if request.user_id is None else await admit(
+            admission = Admission("fast", True) if request.user_id is None else await admit(
                 conn, self.limits, request.user_id)
             version = await ensure_model_version(conn, spec.name, spec.name, spec.source)
             job, created = await create_job(conn, request, model_version_id=version.id,
-                                            lane=lane, interaction_id=interaction_id,
+                                            lane=admission.lane, dispatch=admission.dispatch,
+                                            interaction_id=interaction_id,
                                             parent_image_id=parent_image_id)
-        if created:
-            try:
-                await self.queue.enqueue(str(job.id), request, job.lane)
-            except (redis.RedisError, OSError) as error:
-                # Recorded in PostgreSQL: the reconciler queues it once Redis is back.
-                log.warning("job %d recorded but not queued yet (%s)", job.id, error)
+        if created and job.dispatched_at is not None:
+            await self._enqueue(job)
         return job, created
+
+    async def dispatch_waiting(self, member_id: int | None) -> list[Job]:
+        """Queue the member's waiting jobs that fit under their concurrent cap now (after
+        one of theirs finished); returns them."""
+        if member_id is None:
+            return []
+        async with self.db.acquire() as conn, conn.transaction():
+            await lock_member(conn, member_id)
+            jobs = await dispatch_waiting(conn, member_id, self.limits.max_running)
+        for job in jobs:
+            await self._enqueue(job)
+        return jobs
+
+    async def _enqueue(self, job: Job) -> None:
+        try:
+            await self.queue.enqueue(str(job.id), job.request, job.lane)
+        except (redis.RedisError, OSError) as error:
+            # Recorded in PostgreSQL: the reconciler queues it once Redis is back.
+            log.warning("job %d recorded but not queued yet (%s)", job.id, error)
 
 
 def new_seed() -> int:

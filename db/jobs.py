@@ -42,6 +42,7 @@ class Job:
     error: str | None
     status_message_id: int | None
     result_message_id: int | None
+    dispatched_at: datetime | None  # handed to the workers' stream; None while it waits
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Job:
@@ -55,9 +56,11 @@ _COLUMNS = ", ".join(name for name in Job.__dataclass_fields__)
 async def create_job(conn: asyncpg.Connection, request: GenerationRequest, *,
                      model_version_id: int, lane: str = "fast",
                      interaction_id: int | None = None,
-                     parent_image_id: int | None = None) -> tuple[Job, bool]:
-    """Insert a queued job; returns (job, created). A retry with the same interaction id
-    returns the job the first attempt made, with created False."""
+                     parent_image_id: int | None = None,
+                     dispatch: bool = True) -> tuple[Job, bool]:
+    """Insert a queued job, dispatched to the workers or (dispatch False) waiting for one
+    of its member's jobs to finish; returns (job, created). A retry with the same
+    interaction id returns the job the first attempt made, with created False."""
     if lane not in LANES:
         raise ValueError(f"lane is {lane!r}: allowed: {', '.join(LANES)}")
     # One statement (so one round trip, atomic without BEGIN/COMMIT): the member and
@@ -68,13 +71,14 @@ async def create_job(conn: asyncpg.Connection, request: GenerationRequest, *,
                  guild AS (INSERT INTO guilds (id) SELECT $8 WHERE $8::bigint IS NOT NULL
                            ON CONFLICT DO NOTHING)
             INSERT INTO jobs (interaction_id, kind, model, model_version_id, lane, request,
-                              member_id, guild_id, channel_id, parent_image_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                              member_id, guild_id, channel_id, parent_image_id,
+                              dispatched_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN now() END)
             ON CONFLICT (interaction_id) DO NOTHING
             RETURNING {_COLUMNS}""",
         interaction_id, str(request.kind), request.model, model_version_id, lane,
         request.to_dict(), request.user_id, request.guild_id, request.channel_id,
-        parent_image_id)
+        parent_image_id, dispatch)
     if row is not None:
         return Job.from_row(row), True
     # ON CONFLICT waited for the other insert to commit, so this read sees its job.
@@ -95,6 +99,17 @@ async def mark_running(conn: asyncpg.Connection, job_id: int) -> bool:
                    started_at = coalesce(started_at, now()), progress_at = now(),
                    queue_ms = {_QUEUE_MS}
            WHERE id = $1 AND status IN ('queued', 'running')
+           RETURNING id""", job_id)
+    return row is not None
+
+
+async def mark_started(conn: asyncpg.Connection, job_id: int) -> bool:
+    """The bot saw the job's first progress event: a worker is drawing it. Idempotent, so
+    every bot process may say it; False if it was not waiting to start."""
+    row = await conn.fetchrow(
+        f"""UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now()),
+                   progress_at = now(), queue_ms = {_QUEUE_MS}
+           WHERE id = $1 AND status = 'queued' AND dispatched_at IS NOT NULL
            RETURNING id""", job_id)
     return row is not None
 
@@ -167,27 +182,65 @@ async def set_message_ids(conn: asyncpg.Connection, job_id: int, *,
 
 
 async def queue_position(conn: asyncpg.Connection, job_id: int) -> int | None:
-    """1 for the next job its stream will hand out; None once it is no longer queued."""
+    """1 for the next job its stream will hand out; None unless it is queued in a stream
+    (not yet started, and not waiting for its member's other jobs)."""
     return await conn.fetchval(
         """SELECT count(*) FROM jobs AS ahead, jobs AS job
-           WHERE job.id = $1 AND job.status = 'queued' AND ahead.status = 'queued'
+           WHERE job.id = $1 AND job.status = 'queued' AND job.dispatched_at IS NOT NULL
+             AND ahead.status = 'queued' AND ahead.dispatched_at IS NOT NULL
              AND ahead.model = job.model AND ahead.lane = job.lane AND ahead.id <= job.id
            HAVING count(*) > 0""", job_id)
 
 
+async def typical_gpu_ms(conn: asyncpg.Connection, model: str) -> int | None:
+    """The median GPU time of the model's last 100 finished jobs (for estimated starts)."""
+    return await conn.fetchval(
+        """SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY gpu_ms) FROM (
+               SELECT gpu_ms FROM jobs WHERE model = $1 AND status = 'succeeded'
+               ORDER BY finished_at DESC LIMIT 100) AS recent""", model)
+
+
 @dataclass(frozen=True)
 class MemberLoad:
-    running: int
-    queued: int
+    running: int  # started by a worker
+    queued: int  # not started yet: in a stream, or waiting for the member's other jobs
+    in_flight: int  # dispatched to the workers and not finished: what the concurrent cap counts
 
 
 async def member_load(conn: asyncpg.Connection, member_id: int) -> MemberLoad:
-    """How many of a member's jobs are running and queued now (for per-member caps)."""
+    """How many of a member's jobs are running, queued and in flight now (for the caps)."""
     row = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE status = 'running') AS running,
-                  count(*) FILTER (WHERE status = 'queued') AS queued
+                  count(*) FILTER (WHERE status = 'queued') AS queued,
+                  count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS in_flight
            FROM jobs WHERE member_id = $1 AND status IN ('queued', 'running')""", member_id)
-    return MemberLoad(running=row["running"], queued=row["queued"])
+    return MemberLoad(**row)
+
+
+async def dispatch_waiting(conn: asyncpg.Connection, member_id: int,
+                           max_in_flight: int) -> list[Job]:
+    """Mark a member's oldest waiting jobs dispatched, as many as their cap now allows;
+    the caller queues them. Run under the member's advisory lock (see bot.limits)."""
+    rows = await conn.fetch(
+        f"""WITH next AS (
+                SELECT id FROM jobs
+                WHERE member_id = $1 AND status = 'queued' AND dispatched_at IS NULL
+                ORDER BY id
+                LIMIT greatest(0, $2 - (SELECT count(*) FROM jobs
+                                        WHERE member_id = $1 AND dispatched_at IS NOT NULL
+                                          AND status IN ('queued', 'running'))))
+            UPDATE jobs SET dispatched_at = now() FROM next WHERE jobs.id = next.id
+            RETURNING {", ".join(f"jobs.{name}" for name in Job.__dataclass_fields__)}""",
+        member_id, max_in_flight)
+    return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
+
+
+async def members_with_waiting_jobs(conn: asyncpg.Connection) -> list[int]:
+    """Members whose jobs wait for a free slot (the reconciler checks they get one)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT member_id FROM jobs
+           WHERE status = 'queued' AND dispatched_at IS NULL AND member_id IS NOT NULL""")
+    return [row["member_id"] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -206,12 +259,13 @@ async def member_usage(conn: asyncpg.Connection, member_id: int, since: datetime
 
 async def stale_jobs(conn: asyncpg.Connection, no_progress_since: datetime,
                      limit: int = 1000) -> list[Job]:
-    """Queued or running jobs with no sign of life since a time, oldest first (reconciler)."""
+    """Dispatched, unfinished jobs with no sign of life since a time, oldest first
+    (the reconciler checks they still have a stream entry)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM jobs
-            WHERE status IN ('queued', 'running')
-              AND coalesce(progress_at, created_at) < $1
-            ORDER BY coalesce(progress_at, created_at) LIMIT $2""", no_progress_since, limit)
+            WHERE status IN ('queued', 'running') AND dispatched_at IS NOT NULL
+              AND coalesce(progress_at, dispatched_at) < $1
+            ORDER BY coalesce(progress_at, dispatched_at) LIMIT $2""", no_progress_since, limit)
     return [Job.from_row(row) for row in rows]
 
 

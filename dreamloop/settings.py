@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=4, ge=1, le=64)  # jobs per pipeline call
     coalesce_ms: int = Field(default=0, ge=0, le=1000)  # wait for batch-mates (small models)
     relax_max_wait_s: float = Field(default=120.0, ge=0)  # then relax jobs go before fast
+    max_running: int = Field(default=3, ge=1)  # a member's jobs on the GPUs at once
     max_queued: int = Field(default=10, ge=1)  # a member's jobs waiting to start
     jobs_per_minute: int = Field(default=10, ge=1)  # a member's jobs started in any minute
     fast_gpu_seconds_per_day: float = Field(default=900.0, ge=0)  # then the relax lane

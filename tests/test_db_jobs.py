@@ -14,6 +14,7 @@ from db.jobs import (
     finish_job,
     get_job,
     mark_running,
+    mark_started,
     member_load,
     member_usage,
     queue_position,
@@ -171,15 +172,34 @@ async def test_member_load_and_usage(db, version_id):
     assert (later.jobs, later.gpu_ms) == (0, 0)
 
 
-async def test_stale_jobs_are_active_ones_without_progress(db, version_id):
-    quiet, lively, done = [await new_job(db, version_id) for _ in range(3)]
+async def test_stale_jobs_are_dispatched_active_ones_without_progress(db, version_id):
+    quiet, lively, done, waiting = [await new_job(db, version_id) for _ in range(4)]
     async with db.acquire() as conn:
-        await conn.execute("UPDATE jobs SET created_at = now() - interval '10 minutes'")
+        await conn.execute("""UPDATE jobs SET created_at = now() - interval '10 minutes',
+                                  dispatched_at = now() - interval '10 minutes'""")
+        await conn.execute("UPDATE jobs SET dispatched_at = NULL WHERE id = $1", waiting.id)
         await mark_running(conn, lively.id)
         await record_progress(conn, lively.id)
         await complete_job(conn, result_for(done.id, done.request))
         stale = await stale_jobs(conn, datetime.now(UTC) - timedelta(minutes=5))
-    assert [job.id for job in stale] == [quiet.id]
+    assert [job.id for job in stale] == [quiet.id]  # a waiting job has no entry to lose
+
+
+async def test_a_job_dispatched_after_a_long_wait_is_not_stale(db, version_id):
+    await new_job(db, version_id)
+    async with db.acquire() as conn:
+        await conn.execute("UPDATE jobs SET created_at = now() - interval '1 hour'")
+        assert await stale_jobs(conn, datetime.now(UTC) - timedelta(minutes=5)) == []
+
+
+async def test_the_first_progress_event_marks_a_job_started_once(db, version_id):
+    job = await new_job(db, version_id)
+    async with db.acquire() as conn:
+        assert await mark_started(conn, job.id)
+        assert not await mark_started(conn, job.id)  # another bot saw it too
+        started = await get_job(conn, job.id)
+    assert (started.status, started.attempts) == ("running", 0)
+    assert started.queue_ms is not None
 
 
 async def test_message_ids_are_remembered(db, version_id):

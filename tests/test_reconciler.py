@@ -25,7 +25,8 @@ def services(db, redis_client, keys, registry, tmp_path) -> BotServices:
 
 async def age_all_jobs(services: BotServices) -> None:
     async with services.db.acquire() as conn:
-        await conn.execute("UPDATE jobs SET created_at = now() - interval '1 minute'")
+        await conn.execute("""UPDATE jobs SET created_at = now() - interval '1 minute',
+                                  dispatched_at = now() - interval '1 minute'""")
 
 
 async def flush(services: BotServices) -> None:
