@@ -35,6 +35,7 @@ MAX_STYLIZE = 1000
 DEFAULT_STYLIZE = 100
 MAX_REPEAT = 4
 QUALITIES = (0.25, 0.5, 1.0, 2.0)
+MAX_IMAGE_WEIGHT = 3.0
 
 
 class PromptError(ValueError):
@@ -58,6 +59,8 @@ class ParsedPrompt:
     steps: int | None = None
     cfg: float | None = None
     model: str | None = None
+    image_url: str | None = None  # an image link before the text: an image prompt
+    image_weight: float | None = None  # --iw: how much the image prompt counts
 
 
 # -- reading one value ------------------------------------------------------
@@ -165,6 +168,9 @@ _FLAGS = {
     "cfg": _Flag("cfg", f"--cfg X, a number from 0 to {MAX_GUIDANCE:g}",
                  _in_range(0, MAX_GUIDANCE, _decimal)),
     "model": _Flag("model", "--model NAME, one model name", _model_name),
+    "iw": _Flag("image_weight", f"--iw N, a number from 0 to {MAX_IMAGE_WEIGHT:g} (how much "
+                "the image prompt counts; 1 by default)",
+                _in_range(0, MAX_IMAGE_WEIGHT, _decimal)),
 }
 _NAMES = {name: canonical for canonical, flag in _FLAGS.items()
           for name in (canonical, *flag.aliases)}
@@ -196,6 +202,7 @@ def _split(text: str) -> tuple[str, list[_Chunk]]:
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split text into the prompt and its flags, checking each flag's value."""
     prompt, chunks = _split(text)
+    image_url, prompt = _leading_link(prompt)
     if not prompt:
         raise PromptError("Write what to draw before any flags, "
                           "like `a red fox in snow --ar 16:9`.")
@@ -208,7 +215,18 @@ def parse_prompt(text: str) -> ParsedPrompt:
         first_typed[canonical] = chunk.typed
         flag = _FLAGS[canonical]
         values[flag.field] = _read_flag(chunk, flag)
-    return ParsedPrompt(text=prompt, **values)
+    return ParsedPrompt(text=prompt, image_url=image_url, **values)
+
+
+def _leading_link(prompt: str) -> tuple[str | None, str]:
+    """An image link at the start of the prompt (Midjourney's place for it), and the rest."""
+    links = list(re.finditer(r"(?:^|\s)(https?://\S+)", prompt))
+    if not links or links[0].start() != 0:
+        return None, prompt
+    if len(links) > 1:
+        raise PromptError("Give one image link, at the start of the prompt: "
+                          f"{_quote(links[1].group(1))} is a second one.")
+    return links[0].group(1), prompt[links[0].end():].strip()
 
 
 def _canonical_name(chunk: _Chunk) -> str:
@@ -290,15 +308,21 @@ def chaos_guidance(chaos: int, guidance: float) -> float:
 
 
 def build_request(parsed: ParsedPrompt, registry: Registry, *, model: str | None = None,
+                  default_model: str | None = None, image_prompt: str | None = None,
                   kind: JobKind = JobKind.IMAGINE, user_id: int | None = None,
                   guild_id: int | None = None, channel_id: int | None = None,
                   rng: random.Random | None = None) -> GenerationRequest:
-    """The request that draws parsed; `model` is the model option given beside the prompt.
+    """The request that draws parsed; `model` is the model option given beside the prompt,
+    `default_model` the member's or server's choice when neither names one, and
+    `image_prompt` the blob key the image prompt will be stored under.
 
     Repeat is not part of a request: callers read parsed.repeat and send that many.
     """
-    name, spec = _model_spec(parsed, registry, model)
+    name, spec = _model_spec(parsed, registry, model, default_model)
     _check_conflicts(parsed)
+    if parsed.image_weight is not None and image_prompt is None:
+        raise PromptError("--iw sets how much an image prompt counts: attach an image, or "
+                          "put a Discord image link first in the prompt.")
     width, height = _size(parsed, spec)
     try:
         return GenerationRequest(
@@ -306,17 +330,27 @@ def build_request(parsed: ParsedPrompt, registry: Registry, *, model: str | None
             steps=_steps(parsed, spec), guidance=_guidance(parsed, spec),
             sampler=spec.sampler, seed=_seed(parsed, rng),
             negative_prompt=_negative_prompt(parsed, spec), num_images=NUM_IMAGES,
-            tile=parsed.tile, user_id=user_id, guild_id=guild_id, channel_id=channel_id)
+            tile=parsed.tile, user_id=user_id, guild_id=guild_id, channel_id=channel_id,
+            parent_image=image_prompt,
+            strength=None if image_prompt is None else image_prompt_strength(parsed))
     except InvalidRequest as error:
         raise PromptError(str(error)) from error
 
 
-def _model_spec(parsed: ParsedPrompt, registry: Registry,
-                option: str | None) -> tuple[str, ModelSpec]:
+def image_prompt_strength(parsed: ParsedPrompt) -> float:
+    """img2img strength for an image prompt: --iw w gives 1 / (1 + w), so the default
+    w = 1 keeps half the image's structure, w = 3 three quarters, w = 0 none of it."""
+    weight = 1.0 if parsed.image_weight is None else parsed.image_weight
+    return round(1 / (1 + weight), 4)
+
+
+def _model_spec(parsed: ParsedPrompt, registry: Registry, option: str | None,
+                default: str | None) -> tuple[str, ModelSpec]:
     if option is not None and parsed.model is not None and option != parsed.model:
         raise PromptError(f"The model option says {_quote(option)} but --model says "
                           f"{_quote(parsed.model)}: use one of them.")
-    name = next((n for n in (option, parsed.model) if n is not None), registry.default)
+    name = next((n for n in (option, parsed.model, default) if n is not None),
+                registry.default)
     try:
         return name, registry.get(name)
     except UnknownModel as error:

@@ -252,18 +252,17 @@ def _check_size(width: int, height: int) -> None:
 
 
 def _check_kind_fields(request: GenerationRequest) -> None:
-    # Variations and upscales are img2img from a parent image; the other kinds start from noise.
-    kind, img2img = request.kind, request.kind in (JobKind.VARIATION, JobKind.UPSCALE)
-    if img2img and not request.parent_image:
+    # Variations and upscales are img2img from a parent image. Imagine and reroll start from
+    # noise, or, with an image prompt, are img2img from it: a parent and a strength, or neither.
+    kind = request.kind
+    needs_parent = kind in (JobKind.VARIATION, JobKind.UPSCALE)
+    if needs_parent and not request.parent_image:
         raise InvalidRequest("parent_image", request.parent_image,
                              f"a {kind} needs the blob key of its parent image")
-    if not img2img and request.parent_image is not None:
-        raise InvalidRequest("parent_image", request.parent_image,
-                             f"only a variation or upscale has a parent image, not {kind}")
-    if not img2img and request.strength is not None:
+    if request.parent_image is None and request.strength is not None:
         raise InvalidRequest("strength", request.strength,
-                             f"only a variation or upscale has a strength, not {kind}")
-    if img2img:
+                             f"only a job with a parent image has a strength, not this {kind}")
+    if request.parent_image is not None:
         _check_strength(request)
     if kind is JobKind.UPSCALE and request.num_images != 1:
         raise InvalidRequest("num_images", request.num_images, "an upscale makes exactly 1 image")

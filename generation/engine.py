@@ -104,7 +104,7 @@ class Engine:
                   should_cancel: CancelFn | None = None) -> list[list[Image.Image]]:
         """Draw compatible jobs (one batch key) in one pipeline call; parents[i] is the image
         requests[i] starts from (variations and upscales), None for text-to-image."""
-        if requests and requests[0].kind in (JobKind.IMAGINE, JobKind.REROLL):
+        if requests and requests[0].parent_image is None:
             return self.txt2img(requests, on_progress, should_cancel)
         return self.img2img(requests, parents or [None] * len(requests), on_progress,
                             should_cancel)
@@ -127,13 +127,14 @@ class Engine:
                 parents: Sequence[Image.Image | None],
                 on_progress: ProgressFn | None = None,
                 should_cancel: CancelFn | None = None) -> list[list[Image.Image]]:
-        """Variations (num_images of each parent) or 2× upscales, in one pipeline call.
+        """Variations (num_images of each parent), image prompts, or 2× upscales, in one
+        pipeline call.
 
         An upscale resizes its image 2× with Lanczos first; img2img then adds the detail a
         plain resize cannot.
         """
         # 1. check the batch and that each job has the parent its request describes
-        first = self._check_batch(requests, (JobKind.VARIATION, JobKind.UPSCALE))
+        first = self._check_batch(requests, tuple(JobKind))
         starts = [_start_image(r, p) for r, p in zip(requests, parents, strict=True)]
         # 2. one prompt, start image and generator per image: image i uses seed + i
         inputs = self._per_image_inputs(requests, on_progress, should_cancel)

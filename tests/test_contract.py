@@ -222,16 +222,21 @@ def test_whole_number_strength_is_stored_as_a_float():
 
 
 @pytest.mark.parametrize("kind", [JobKind.IMAGINE, JobKind.REROLL])
-def test_noise_kinds_refuse_a_parent_image(kind):
-    with refused(f"parent_image is 'blobs/p.png': only a variation or upscale has a parent "
-                 f"image, not {kind.value}"):
-        imagine(kind=kind, parent_image="blobs/p.png")
+def test_an_image_prompt_is_a_parent_image_with_a_strength(kind):
+    request = imagine(kind=kind, parent_image="prompts/1.png", strength=0.5)
+    assert GenerationRequest.from_json(request.to_json()) == request
 
 
 @pytest.mark.parametrize("kind", [JobKind.IMAGINE, JobKind.REROLL])
-def test_noise_kinds_refuse_a_strength(kind):
-    with refused(f"strength is 0.5: only a variation or upscale has a strength, "
-                 f"not {kind.value}"):
+def test_an_image_prompt_without_a_strength_is_refused(kind):
+    with refused(f"strength is None: a {kind.value} needs a strength above 0, up to 1"):
+        imagine(kind=kind, parent_image="prompts/1.png")
+
+
+@pytest.mark.parametrize("kind", [JobKind.IMAGINE, JobKind.REROLL])
+def test_a_strength_without_a_parent_image_is_refused(kind):
+    with refused(f"strength is 0.5: only a job with a parent image has a strength, "
+                 f"not this {kind.value}"):
         imagine(kind=kind, strength=0.5)
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from generation.contract import JobKind
 from generation.engine import Cancelled, Engine
@@ -117,6 +118,19 @@ def test_variation_runs_strength_times_steps_and_is_repeatable(tiny_engine):
         assert not np.array_equal(pixels(images)[0], np.asarray(parent))
     assert (len(steps[0.35]), len(steps[0.7])) == (3, 7)
     assert same(tiny_engine.run(subtle, parent=parent), tiny_engine.run(subtle, parent=parent))
+
+
+def test_an_image_prompt_starts_an_imagine_from_the_image(tiny_engine):
+    """/imagine with an image is img2img from it: the image shapes the result, and --iw
+    (as strength) sets how many of the steps are run over it."""
+    ramp = Image.fromarray(np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1)))
+    images = [ramp.convert("RGB"), ramp.transpose(Image.Transpose.ROTATE_90).convert("RGB")]
+    request = imagine_request(parent_image="prompts/1.png", strength=0.25, steps=8)
+    steps = []
+    first = tiny_engine.run(request, parent=images[0], on_progress=lambda p: steps.append(p))
+    assert len(steps) == 2 and len(first) == 4  # 8 steps × strength 0.25
+    assert same(first, tiny_engine.run(request, parent=images[0]))
+    assert not same(first, tiny_engine.run(request, parent=images[1]))
 
 
 def test_variation_of_a_wrong_sized_parent_is_refused(tiny_engine):

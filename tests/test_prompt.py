@@ -35,6 +35,7 @@ FORM = {
     "steps": "--steps N, a whole number from 1 to 150",
     "cfg": "--cfg X, a number from 0 to 30",
     "model": "--model NAME, one model name",
+    "iw": "--iw N, a number from 0 to 3 (how much the image prompt counts; 1 by default)",
 }
 AT_THE_END = "flags go at the end, after the prompt."
 
@@ -108,6 +109,8 @@ def test_valid_flag_values(flags, field, expected):
     ("--steps", "151", "steps"),
     ("--cfg", "-0.1", "cfg"),
     ("--cfg", "30.1", "cfg"),
+    ("--iw", "3.5", "iw"),
+    ("--iw", "-1", "iw"),
 ])
 def test_out_of_range_values(typed, value, canonical):
     shown = value if len(value) <= 40 else value[:39] + "…"
@@ -146,6 +149,7 @@ def test_quality_outside_the_allowed_values(value):
     ("--style", "cute", "style"),
     ("--no", ",", "no"),
     ("--no", ", ,", "no"),
+    ("--iw", "strong", "iw"),
 ])
 def test_malformed_values(typed, value, canonical):
     with pytest.raises(PromptError, match=bad_value(typed, value, "is not valid", canonical)):
@@ -488,3 +492,49 @@ def test_written_flags_read_back(seed, chaos, stylize, repeat, tile, dash):
                              if value is not None)
     text += f" {dash}tile" if tile else ""
     assert parse_prompt(text) == ParsedPrompt(text="a fox", tile=tile, **flags)
+
+
+# -- image prompts ----------------------------------------------------------
+
+
+LINK = "https://cdn.discordapp.com/attachments/1/2/fox.png"
+
+
+def test_a_link_at_the_start_is_an_image_prompt():
+    parsed = parse_prompt(f"{LINK}  a red fox --iw 2")
+    assert (parsed.image_url, parsed.text, parsed.image_weight) == (LINK, "a red fox", 2.0)
+
+
+def test_a_link_later_in_the_prompt_is_text():
+    parsed = parse_prompt(f"a fox like {LINK}")
+    assert parsed.image_url is None and parsed.text == f"a fox like {LINK}"
+
+
+def test_two_image_links_are_refused():
+    with pytest.raises(PromptError, match=re.escape("Give one image link, at the start of the "
+                                                    "prompt: 'https://b.png' is a second")):
+        parse_prompt(f"{LINK} https://b.png a fox")
+
+
+def test_a_link_alone_is_not_a_prompt():
+    with pytest.raises(PromptError, match="Write what to draw"):
+        parse_prompt(f"{LINK} --iw 1")
+
+
+@pytest.mark.parametrize(("text", "strength"), [("a fox", 0.5), ("a fox --iw 3", 0.25),
+                                                 ("a fox --iw 0", 1.0), ("a fox --iw .5", 0.6667)])
+def test_image_weight_sets_how_much_of_the_image_is_kept(registry, text, strength):
+    request = build_request(parse_prompt(text), registry, image_prompt="prompts/1.png")
+    assert (request.parent_image, request.strength) == ("prompts/1.png", strength)
+
+
+def test_image_weight_without_an_image_is_refused(registry):
+    with pytest.raises(PromptError, match="--iw sets how much an image prompt counts: attach"):
+        build_request(parse_prompt("a fox --iw 2"), registry)
+
+
+def test_a_default_model_applies_only_when_none_is_named(registry):
+    parsed = parse_prompt("a fox")
+    assert build_request(parsed, registry, default_model="tiny-random").model == "tiny-random"
+    named = parse_prompt("a fox --model sd15")
+    assert build_request(named, registry, default_model="tiny-random").model == "sd15"
