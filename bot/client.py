@@ -16,6 +16,7 @@ from bot.info import Info
 from bot.progress import ProgressRelay
 from bot.reconciler import Reconciler
 from bot.services import BotServices
+from bot.settings import Settings
 from bot.show import Show
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class DreamloopBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS)
-        for cog in (Imagine, Cancel, Info, Show):
+        for cog in (Imagine, Cancel, Info, Show, Settings):
             await self.add_cog(cog(self))
         if not self.deliver:
             return

@@ -18,7 +18,7 @@ import discord
 import redis.asyncio as redis
 
 from bot.buttons import grid_view, image_view
-from db.jobs import Job, complete_job, finish_job, get_job, set_message_ids
+from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
 from generation.blobs import grid_key, image_key
 from generation.contract import GenerationResult
 from generation.keys import DELIVERY_GROUP
@@ -106,7 +106,14 @@ class Delivery:
         # Lost the race: post only if the winner completed the job but died before posting.
         if job is None or (not won and (job.status != "succeeded" or job.result_message_id)):
             return
-        message = await post_result(self.bot, job, nonce=f"grid-{job.id}")
+        try:
+            message = await post_result(self.bot, job, nonce=f"grid-{job.id}")
+        except (discord.Forbidden, discord.NotFound) as error:
+            # The channel is gone or closed to us: retrying cannot help, so the job fails
+            # once, here, instead of every bot trying again at every start.
+            async with services.db.acquire() as conn:
+                await fail_delivery(conn, job.id, f"cannot post in its channel: {error.text}")
+            raise
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
 

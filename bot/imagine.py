@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.image_prompt import (
+    ImagePromptError,
+    fetch_image,
+    image_prompt_key,
+    store_image_prompt,
+)
 from bot.limits import LimitReached
-from bot.prompt import PromptError, build_request, parse_prompt
-from db.jobs import queue_position, set_message_ids
+from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
+from bot.settings import Defaults, load_defaults, read_aspect
+from db.jobs import Job, queue_position, set_message_ids
+from generation.contract import GenerationRequest
+
+ASPECTS = [app_commands.Choice(name=ratio, value=ratio)
+           for ratio in ("1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4", "21:9")]
 
 
 class Imagine(commands.Cog):
@@ -17,34 +30,70 @@ class Imagine(commands.Cog):
 
     @app_commands.command()
     @app_commands.describe(prompt="what to draw; flags such as --ar 16:9 --no text go at the end",
-                           model="which model draws it (default: the server's)")
+                           aspect="the shape of the images (or --ar W:H in the prompt)",
+                           model="which model draws it (default: yours, or the server's)",
+                           image="an image to start from (or a Discord image link first in "
+                                 "the prompt); --iw sets how much it counts")
+    @app_commands.choices(aspect=ASPECTS)
     async def imagine(self, interaction: discord.Interaction, prompt: str,
-                      model: str | None = None) -> None:
+                      aspect: str | None = None, model: str | None = None,
+                      image: discord.Attachment | None = None) -> None:
         """Draw four images from a prompt."""
-        services = self.bot.services
         # 1. bad input gets an ephemeral message naming what is wrong, and creates nothing
+        defaults = await load_defaults(self.bot.services.db, interaction.user.id,
+                                       interaction.guild_id)
         try:
-            request = build_request(parse_prompt(prompt), services.registry, model=model,
-                                    user_id=interaction.user.id, guild_id=interaction.guild_id,
-                                    channel_id=interaction.channel_id)
+            request, image_url = self._request(interaction, prompt, aspect, model, image,
+                                               defaults)
         except PromptError as error:
             await interaction.response.send_message(str(error), ephemeral=True)
             return
         # 2. acknowledge within Discord's 3 seconds, then do the work
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            job, created = await services.start_job(request, interaction.id)
-        except LimitReached as refusal:
+            if image_url is not None:
+                await self._store_image_prompt(image_url, request)
+            job, created = await self.bot.services.start_job(request, interaction.id)
+        except (ImagePromptError, LimitReached) as refusal:
             await interaction.followup.send(str(refusal), ephemeral=True)
             return
         if not created:  # Discord retried the interaction: the job already exists
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
             return
-        # 3. the status message is an ordinary channel message: it can be edited after the
-        #    15 minutes an interaction token lives
+        await self._post_status(interaction, job)
+
+    def _request(self, interaction: discord.Interaction, prompt: str, aspect: str | None,
+                 model: str | None, image: discord.Attachment | None,
+                 defaults: Defaults) -> tuple[GenerationRequest, str | None]:
+        """The job's request and the image prompt's link, or PromptError."""
+        if not defaults.allows(interaction.channel_id):
+            raise PromptError(f"On this server /imagine works in {defaults.where_allowed()} "
+                              "(set by its admins with /settings server).")
+        parsed = _with_aspect(parse_prompt(prompt), aspect, defaults.member.get("aspect"))
+        if image is not None and parsed.image_url is not None:
+            raise PromptError("Give one image prompt: an attachment or a link, not both.")
+        image_url = image.url if image is not None else parsed.image_url
+        request = build_request(
+            parsed, self.bot.services.registry, model=model, default_model=defaults.model,
+            image_prompt=image_prompt_key(interaction.id) if image_url else None,
+            user_id=interaction.user.id, guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id)
+        return request, image_url
+
+    async def _store_image_prompt(self, url: str, request: GenerationRequest) -> None:
+        services = self.bot.services
+        data = await fetch_image(url, services.image_origins)
+        await store_image_prompt(services.blobs, request.parent_image, data, request.width,
+                                 request.height)
+
+    async def _post_status(self, interaction: discord.Interaction, job: Job) -> None:
+        """The status message is an ordinary channel message: it can be edited after the
+        15 minutes an interaction token lives."""
+        services = self.bot.services
         async with services.db.acquire() as conn:
             position = await queue_position(conn, job.id)
-        text = f"**{discord.utils.escape_markdown(request.prompt)}** — {interaction.user.mention}"
+        prompt = discord.utils.escape_markdown(job.request.prompt)
+        text = f"**{prompt}** — {interaction.user.mention}"
         where = (f"queued (#{position or 1})" if job.dispatched_at else
                  f"waiting: {services.limits.max_running} of your jobs are in progress")
         try:
@@ -58,6 +107,18 @@ class Imagine(commands.Cog):
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, status_message_id=status.id)
         lane = "" if job.lane == "fast" else (
-            " in the relax lane: today's fast GPU time is spent (it renews at 00:00 UTC)")
-        await interaction.followup.send(f"Queued as job {job.id}{lane}, seed {request.seed}.",
-                                        ephemeral=True)
+            " in the relax lane (your choice, or today's fast GPU time is spent: it renews "
+            "at 00:00 UTC)")
+        await interaction.followup.send(
+            f"Queued as job {job.id}{lane}, seed {job.request.seed}.", ephemeral=True)
+
+
+def _with_aspect(parsed: ParsedPrompt, option: str | None, default: str | None) -> ParsedPrompt:
+    """--ar in the prompt, else the aspect option, else the member's default."""
+    if option is not None and parsed.aspect is not None and read_aspect(option) != parsed.aspect:
+        raise PromptError(f"The aspect option says {option} but the prompt's --ar says "
+                          f"{parsed.aspect[0]}:{parsed.aspect[1]}: use one of them.")
+    chosen = option or (None if parsed.aspect else default)
+    if chosen is None:
+        return parsed
+    return dataclasses.replace(parsed, aspect=read_aspect(chosen))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from db.jobs import member_load, member_usage
+from db.members import get_settings
 
 
 class LimitReached(Exception):
@@ -51,9 +52,16 @@ async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> Adm
     if recent.jobs >= limits.per_minute:
         raise LimitReached(f"You started {recent.jobs} jobs in the last minute, the most "
                            f"allowed; try again in {await _seconds_until_free(conn, member_id)} s.")
-    spent = await _gpu_seconds_today(conn, member_id, limits.job_estimate_s)
-    return Admission(lane="fast" if spent < limits.fast_gpu_seconds else "relax",
+    return Admission(lane=await _lane(conn, limits, member_id),
                      dispatch=load.in_flight < limits.max_running)
+
+
+async def _lane(conn: asyncpg.Connection, limits: Limits, member_id: int) -> str:
+    """relax when the member chose it (/settings me) or today's fast GPU time is spent."""
+    if (await get_settings(conn, "member", member_id)).get("lane") == "relax":
+        return "relax"
+    spent = await _gpu_seconds_today(conn, member_id, limits.job_estimate_s)
+    return "fast" if spent < limits.fast_gpu_seconds else "relax"
 
 
 async def _seconds_until_free(conn: asyncpg.Connection, member_id: int) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as redis
 
+from bot.image_prompt import DISCORD_CDN
 from bot.limits import Admission, Limits, admit, lock_member
 from db.jobs import Job, create_job, dispatch_waiting, job_for_interaction
 from db.model_versions import ensure_model_version
@@ -27,6 +28,7 @@ class BotServices:
     queue: JobQueue
     blobs: BlobStore
     limits: Limits = field(default_factory=Limits)
+    image_origins: tuple[str, ...] = DISCORD_CDN  # where image prompts may be fetched from
 
     async def start_job(self, request: GenerationRequest, interaction_id: int,
                         parent_image_id: int | None = None) -> tuple[Job, bool]:

@@ -161,6 +161,16 @@ async def finish_job(conn: asyncpg.Connection, job_id: int, status: str, error: 
     return row is not None
 
 
+async def fail_delivery(conn: asyncpg.Connection, job_id: int, error: str) -> bool:
+    """A succeeded job whose result cannot be posted (its channel is gone, or the bot lost
+    access) ends failed; its images stay recorded. False if it was posted or not done."""
+    row = await conn.fetchrow(
+        """UPDATE jobs SET status = 'failed', error = $2
+           WHERE id = $1 AND status = 'succeeded' AND result_message_id IS NULL
+           RETURNING id""", job_id, error)
+    return row is not None
+
+
 async def cancel_job(conn: asyncpg.Connection, job_id: int, member_id: int) -> bool:
     """A member cancels their own queued or running job; False if it is not theirs or done."""
     row = await conn.fetchrow(

@@ -15,6 +15,15 @@ async def get_settings(conn: asyncpg.Connection, who: str, snowflake: int) -> di
     return settings or {}
 
 
+async def member_and_guild_settings(conn: asyncpg.Connection, member_id: int,
+                                    guild_id: int | None) -> tuple[dict, dict]:
+    """Both at once (one round trip: /imagine reads them before it answers)."""
+    row = await conn.fetchrow(
+        """SELECT (SELECT settings FROM members WHERE id = $1) AS member,
+                  (SELECT settings FROM guilds WHERE id = $2) AS guild""", member_id, guild_id)
+    return row["member"] or {}, row["guild"] or {}
+
+
 async def update_settings(conn: asyncpg.Connection, who: str, snowflake: int,
                           changes: dict) -> dict:
     """Merge changes into the settings (a key set to None is removed); returns the result."""

@@ -26,6 +26,7 @@ from discord_double.model import (
 from discord_double.rest import build_app
 
 EPHEMERAL = 1 << 6
+CHANNEL_OPTION, ATTACHMENT_OPTION = 7, 11  # application command option types
 OPTION_TYPES = {3: str, 4: int, 5: bool, 10: float}
 
 
@@ -45,6 +46,9 @@ class DiscordDouble:
         self.channels = {name: payloads.text_channel(self.ids.next(), self.guild_id, name, i)
                          for i, name in enumerate(("general", "art"))}
         self.messages: dict[int, Message] = {}
+        self.uploads: dict[str, bytes] = {}  # "{attachment id}/{filename}" → bytes
+        self.no_access: set[int] = set()  # channel ids the bot may no longer post in
+        self.refused: dict[int, int] = {}  # channel id → posts refused there
         self.interactions: dict[int, Interaction] = {}
         self.commands: dict[int | None, list[dict]] = {}  # guild id (None: global) → commands
         self.command_syncs = 0
@@ -81,6 +85,23 @@ class DiscordDouble:
 
     # -- the scripted member API ------------------------------------------------------------
 
+    def add_member(self, name: str, roles: tuple[str, ...] = ()) -> None:
+        """Another member of the guild, with role names from `roles` (none: @everyone only).
+        Add members before the bot connects, so its GUILD_CREATE lists them too."""
+        if name in self.users:
+            raise ValueError(f"the guild already has a member named {name!r}")
+        self.users[name] = payloads.user(self.ids.next(), name)
+        self.member_roles[name] = list(roles)
+
+    def revoke_access(self, channel: str) -> None:
+        """Take the bot's access to a channel away (an admin's change, or a private
+        channel): its posts there now get 403, code 50001 "Missing Access"."""
+        self.no_access.add(self.channel_id(channel))
+
+    def refused_posts(self, channel: str) -> int:
+        """How many messages the bot tried to post where it has no access."""
+        return self.refused.get(self.channel_id(channel), 0)
+
     def channel_id(self, name: str) -> int:
         return int(self.channels[name]["id"])
 
@@ -94,11 +115,29 @@ class DiscordDouble:
                           "no bot connected to the gateway")
 
     async def slash(self, member: str, channel: str, name: str, **options) -> Interaction:
-        """Invoke the synced slash command `name` as member in channel."""
-        command = self._synced_command(name)
-        data = {"id": command["id"], "name": name, "type": 1, "guild_id": str(self.guild_id),
-                "options": [self._option(command, key, value) for key, value in options.items()]}
+        """Invoke the synced slash command `name` ("settings me" for a subcommand) as member
+        in channel; an attachment option takes what upload() returned."""
+        top, _, sub = name.partition(" ")
+        command = self._synced_command(top)
+        data = {"id": command["id"], "name": top, "type": 1, "guild_id": str(self.guild_id),
+                "options": [], "resolved": {}}
+        spec, given = command, data["options"]
+        if sub:
+            spec = self._option_spec(command, sub)
+            given.append({"name": sub, "type": spec["type"], "options": []})
+            given = given[0]["options"]
+        for key, value in options.items():
+            given.append(self._option(spec, key, value, data["resolved"]))
         return await self._interact(member, channel, 2, data)
+
+    def upload(self, filename: str, data: bytes, content_type: str | None = None) -> dict:
+        """A file a member attaches to a slash command: Discord stores it on its CDN first
+        and sends the bot its attachment object (with a link that expires)."""
+        attachment_id = self.ids.next()
+        self.uploads[f"{attachment_id}/{filename}"] = data
+        url = (f"http://127.0.0.1:{self.port}/ephemeral-attachments/{attachment_id}/"
+               f"{filename}")
+        return payloads.attachment(attachment_id, filename, data, url, content_type)
 
     async def autocomplete(self, member: str, channel: str, name: str, option: str,
                            typed: str) -> Interaction:
@@ -155,10 +194,22 @@ class DiscordDouble:
                 return command
         raise AssertionError(f"the bot has not synced a command named {name!r}")
 
-    def _option(self, command: dict, key: str, value) -> dict:
+    def _option_spec(self, command: dict, key: str) -> dict:
         spec = next((o for o in command.get("options", []) if o["name"] == key), None)
         if spec is None:
             raise AssertionError(f"/{command['name']} has no option {key!r}")
+        return spec
+
+    def _option(self, command: dict, key: str, value, resolved: dict | None = None) -> dict:
+        spec = self._option_spec(command, key)
+        # Attachments and channels are sent as ids, their objects under "resolved".
+        if spec["type"] == ATTACHMENT_OPTION:  # value: what upload() returned
+            resolved.setdefault("attachments", {})[value["id"]] = value
+            value = value["id"]
+        elif spec["type"] == CHANNEL_OPTION:  # value: the channel's name
+            channel = self.channels[value] | {"permissions": str(payloads.EVERYONE_PERMISSIONS)}
+            resolved.setdefault("channels", {})[channel["id"]] = channel
+            value = channel["id"]
         return {"name": key, "type": spec["type"], "value": value}
 
     async def _interact(self, member: str, channel: str, kind: int, data: dict,

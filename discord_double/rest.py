@@ -41,6 +41,8 @@ def build_app(double: DiscordDouble) -> web.Application:
     handlers = _Handlers(double)
     app.router.add_get("/gateway", handlers.gateway)
     app.router.add_get("/attachments/{channel}/{message}/{name}", handlers.attachment)
+    app.router.add_get("/ephemeral-attachments/{id}/{name}", handlers.upload)
+    app.router.add_get("/redirect", handlers.redirect)
     for method, path, handler in handlers.routes():
         app.router.add_route(method, API + path, handler)
     app.router.add_route("*", "/{tail:.*}", handlers.not_implemented)
@@ -290,6 +292,9 @@ class _Handlers:
 
     async def create_message(self, request):
         channel_id = self._channel_id(request)
+        if channel_id in self.double.no_access:
+            self.double.refused[channel_id] = self.double.refused.get(channel_id, 0) + 1
+            raise DiscordError(403, 50001, "Missing Access")
         body, files = await read_body(request)
         repeat = self.double.same_nonce(channel_id, body)
         if repeat is not None:  # enforce_nonce: the first message comes back, nothing new
@@ -318,6 +323,16 @@ class _Handlers:
         if data is None:
             raise web.HTTPNotFound()
         return web.Response(body=data)
+
+    async def upload(self, request):
+        data = self.double.uploads.get(f"{request.match_info['id']}/{request.match_info['name']}")
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data)
+
+    async def redirect(self, request):
+        """A link that sends its reader elsewhere (a bot must not follow it off Discord)."""
+        raise web.HTTPFound(request.query["to"])
 
     async def not_implemented(self, request):
         self.double.unhandled.append(f"{request.method} {request.path}")

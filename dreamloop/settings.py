@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.image_prompt import DISCORD_CDN
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     # Where discord.py talks to Discord; set only for a proxy or a local Discord double.
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
+    # Image prompts are fetched only from these (JSON list); a double's own for tests.
+    discord_cdn_origins: tuple[str, ...] = DISCORD_CDN
     redis_url: str | None = None  # None: an embedded Redis under data_dir
     redis_prefix: str = "dreamloop:"  # every key starts with it (generation/keys.py)
     blob_url: str | None = None  # a folder, file:// or s3://bucket/prefix; None: data_dir/blobs

@@ -10,6 +10,8 @@ import pytest
 
 from generation.registry import load_registry, tiny_random_spec
 
+pytest_plugins = ["tests.bot_stack"]  # the `stack` fixture of the bot's end-to-end tests
+
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:

@@ -5,88 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from db.images import get_image
 from db.jobs import get_job
-from generation.blobs import LocalBlobStore, grid_key, image_key
-from tests.test_db_cli import with_schema
+from generation.blobs import grid_key, image_key
+from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env, sync_commands
 from tests.test_worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
-
-
-class BotProcess:
-    def __init__(self, env: dict[str, str], log: Path, *command: str):
-        self.env, self.log, self.process = env, log, None
-        self.command = command or ("bot",)
-
-    def start(self) -> None:
-        with self.log.open("a") as sink:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "dreamloop"), *self.command], env=self.env,
-                stdout=sink, stderr=sink)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
-
-
-def stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path) -> dict:
-    return cli_env | {
-        "DREAMLOOP_DISCORD_TOKEN": double.token, "DREAMLOOP_DISCORD_API_BASE": double.api_base,
-        "DREAMLOOP_DISCORD_GATEWAY_URL": double.gateway_url,
-        "DREAMLOOP_DATABASE_URL": with_schema(database_url, db_schema),
-        "DREAMLOOP_REDIS_URL": redis_url, "DREAMLOOP_REDIS_PREFIX": keys.prefix,
-        "DREAMLOOP_BLOB_URL": str(tmp_path / "blobs"), "DREAMLOOP_LEASE_MS": "3000"}
-
-
-async def sync_commands(double, env: dict) -> None:
-    # An asyncio subprocess: the double answers on this event loop, which must keep running.
-    sync = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "dreamloop"), "sync-commands", "--guild",
-        str(double.guild_id), env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(sync.communicate(), 120)
-    assert sync.returncode == 0, err.decode()
-    assert "synced 4 command(s)" in out.decode() and "/imagine, /cancel, /info, /show" in (
-        out.decode())
-
-
-@pytest.fixture
-async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
-    """Sync the commands, then start a worker and the bot, all pointed at the double."""
-    env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path)
-    await sync_commands(double, env)
-    worker = Worker(env, tmp_path / "worker.log")
-    bot = BotProcess(env, tmp_path / "bot.log")
-    bot.start()
-    await double.wait_until_connected(timeout=60)
-    stack = Stack(bot, LocalBlobStore(tmp_path / "blobs"), [worker], env, tmp_path)
-    yield stack
-    bot.kill()
-    for worker in stack.workers:
-        worker.stop()
-
-
-@dataclass
-class Stack:
-    bot: BotProcess
-    blobs: LocalBlobStore
-    workers: list
-    env: dict
-    folder: Path
-
-
-def is_grid(message) -> bool:
-    return len(message.custom_ids()) == 9
 
 
 async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
@@ -187,12 +116,6 @@ async def test_mentions_in_a_prompt_ping_nobody(double, db, stack):
         assert message.pinged == {"everyone": False, "users": set(), "roles": set()}
     assert "\\*\\*bold\\*\\*" in grid.content  # markdown escaped, shown as typed
     await asyncio.sleep(0)
-
-
-async def reply_to(double, interaction) -> str:
-    """The text of the bot's direct answer to an interaction."""
-    await double.wait_for_callback(interaction)
-    return double.messages[interaction.original_message_id].content
 
 
 async def test_info_cancel_and_show(double, db, stack):

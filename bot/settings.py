@@ -1,0 +1,162 @@
+"""/settings: a member's defaults for /imagine, and a server's rules (Manage Server only).
+
+    /settings me model:sd15 aspect:3:2 lane:relax     your defaults (reset:True forgets them)
+    /settings server default_model:sdxl allow_channel:#art    where /imagine works here
+
+Discord hides a command from members without a default permission, but a server's admins
+can change that in its settings; so the Manage Server check is made here, in our code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.prompt import PromptError, parse_prompt
+from db.members import get_settings, member_and_guild_settings, update_settings
+from generation.registry import UnknownModel
+
+MEMBER_KEYS = ("model", "aspect", "lane")
+GUILD_KEYS = ("default_model", "channels")
+LANES = [app_commands.Choice(name=lane, value=lane) for lane in ("fast", "relax")]
+
+
+class SettingsError(ValueError):
+    """A setting cannot be saved as given; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What /imagine takes from the member's and the server's settings."""
+
+    member: dict
+    guild: dict
+
+    @property
+    def model(self) -> str | None:
+        return self.member.get("model") or self.guild.get("default_model")
+
+    def allows(self, channel_id: int | None) -> bool:
+        channels = self.guild.get("channels") or []
+        return not channels or channel_id in channels
+
+    def where_allowed(self) -> str:
+        return ", ".join(f"<#{channel}>" for channel in self.guild.get("channels", []))
+
+
+async def load_defaults(db, member_id: int, guild_id: int | None) -> Defaults:
+    async with db.acquire() as conn:
+        return Defaults(*await member_and_guild_settings(conn, member_id, guild_id))
+
+
+def read_aspect(text: str) -> tuple[int, int]:
+    """An aspect ratio as --ar reads it, with its message when it is wrong."""
+    return parse_prompt(f"aspect --ar {text}").aspect
+
+
+class Settings(commands.GroupCog, group_name="settings",
+               group_description="Your defaults for /imagine, and this server's rules"):
+    def __init__(self, bot):
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="me")
+    @app_commands.describe(model="the model your /imagine uses unless you name one",
+                           aspect="your default aspect ratio, like 3:2",
+                           lane="relax saves your fast GPU time for later",
+                           reset="forget all your defaults")
+    @app_commands.choices(lane=LANES)
+    async def me(self, interaction: discord.Interaction, model: str | None = None,
+                 aspect: str | None = None, lane: str | None = None,
+                 reset: bool = False) -> None:
+        """Your defaults for /imagine: model, aspect ratio and lane."""
+        try:
+            changes = self._member_changes(model, aspect, lane, reset)
+        except (SettingsError, PromptError) as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        saved = await self._save("member", interaction.user.id, changes)
+        await interaction.response.send_message(_describe("Your defaults", saved, MEMBER_KEYS),
+                                                ephemeral=True)
+
+    @app_commands.command(name="server")
+    @app_commands.describe(default_model="the model /imagine uses here unless one is named",
+                           allow_channel="let /imagine work in this channel (once any is "
+                                         "listed, only the listed ones)",
+                           remove_channel="take a channel off the list",
+                           reset="forget this server's settings")
+    async def server(self, interaction: discord.Interaction,
+                     default_model: str | None = None,
+                     allow_channel: discord.TextChannel | None = None,
+                     remove_channel: discord.TextChannel | None = None,
+                     reset: bool = False) -> None:
+        """This server's rules for /imagine: where it works, its default model."""
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
+            await interaction.response.send_message(
+                "Only members with the Manage Server permission can change this server's "
+                "settings; /settings me sets your own defaults.", ephemeral=True)
+            return
+        try:
+            changes = await self._guild_changes(interaction.guild_id, default_model,
+                                                allow_channel, remove_channel, reset)
+        except SettingsError as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        saved = await self._save("guild", interaction.guild_id, changes)
+        await interaction.response.send_message(
+            _describe("This server's settings", saved, GUILD_KEYS), ephemeral=True)
+
+    def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
+        if reset:
+            return dict.fromkeys(MEMBER_KEYS)
+        if model is not None:
+            self._check_model(model)
+        if aspect is not None:
+            read_aspect(aspect)
+        return {key: value for key, value in
+                (("model", model), ("aspect", aspect), ("lane", lane)) if value is not None}
+
+    async def _guild_changes(self, guild_id: int, model, allow, remove, reset: bool) -> dict:
+        if reset:
+            return dict.fromkeys(GUILD_KEYS)
+        changes = {}
+        if model is not None:
+            self._check_model(model)
+            changes["default_model"] = model
+        if allow is not None or remove is not None:
+            async with self.bot.services.db.acquire() as conn:
+                channels = (await get_settings(conn, "guild", guild_id)).get("channels", [])
+            listed = set(channels)
+            if allow is not None:
+                listed.add(allow.id)
+            if remove is not None:
+                listed.discard(remove.id)
+            changes["channels"] = sorted(listed)
+        return changes
+
+    def _check_model(self, name: str) -> None:
+        try:
+            self.bot.services.registry.get(name)
+        except UnknownModel as error:
+            raise SettingsError(str(error)) from None
+
+    async def _save(self, who: str, snowflake: int, changes: dict) -> dict:
+        async with self.bot.services.db.acquire() as conn:
+            if not changes:
+                return await get_settings(conn, who, snowflake)
+            return await update_settings(conn, who, snowflake, changes)
+
+
+def _describe(title: str, settings: dict, keys: tuple[str, ...]) -> str:
+    shown = [f"{key.replace('_', ' ')}: {_show(key, settings[key])}"
+             for key in keys if settings.get(key)]
+    return f"{title}: " + ("; ".join(shown) if shown else "none set (the defaults apply).")
+
+
+def _show(key: str, value) -> str:
+    if key == "channels":
+        return ", ".join(f"<#{channel}>" for channel in value)
+    return str(value)
