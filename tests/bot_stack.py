@@ -68,7 +68,7 @@ async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, t
     await double.wait_until_connected(timeout=60)
     stack = Stack(bot, LocalBlobStore(tmp_path / "blobs"), [worker], env, tmp_path)
     yield stack
-    bot.kill()
+    stack.bot.kill()  # a test may have replaced the bot
     for worker in stack.workers:
         worker.stop()
 
