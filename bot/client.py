@@ -22,13 +22,25 @@ from bot.show import Show
 log = logging.getLogger(__name__)
 
 
+async def sync_tree(tree: discord.app_commands.CommandTree, guild_id: int | None) -> list:
+    """Register the slash commands globally or in one guild. Done deliberately, not at every
+    start: Discord allows 200 command creates a day per guild."""
+    guild = discord.Object(guild_id) if guild_id else None
+    if guild:
+        tree.copy_global_to(guild=guild)
+    return await tree.sync(guild=guild)
+
+
 class DreamloopBot(commands.Bot):
-    def __init__(self, services: BotServices, deliver: bool = True):
+    def __init__(self, services: BotServices, deliver: bool = True,
+                 sync_to: int | bool | None = False):
+        """sync_to: False to leave the commands as they are, None to sync them globally,
+        or a guild id to sync them there, once the bot has logged in."""
         # Prompts are echoed back: with mentions off, "@everyone" in a prompt pings nobody.
         super().__init__(command_prefix=commands.when_mentioned,
                          intents=discord.Intents.default(),
                          allowed_mentions=discord.AllowedMentions.none())
-        self.services, self.deliver = services, deliver
+        self.services, self.deliver, self.sync_to = services, deliver, sync_to
         self.progress = ProgressRelay(self)
         self._background: set[asyncio.Task] = set()
 
@@ -37,6 +49,9 @@ class DreamloopBot(commands.Bot):
         self.add_dynamic_items(*BUTTONS)
         for cog in (Imagine, Cancel, Info, Show, Settings):
             await self.add_cog(cog(self))
+        if self.sync_to is not False:
+            synced = await sync_tree(self.tree, self.sync_to)
+            log.info("synced %d command(s): %s", len(synced), ", ".join(c.name for c in synced))
         if not self.deliver:
             return
         for work in (Delivery(self).run(), self.progress.run(),

@@ -7,7 +7,7 @@ import asyncio
 import discord
 import yarl
 
-from bot.client import DreamloopBot
+from bot.client import DreamloopBot, sync_tree
 from bot.limits import Limits
 from bot.services import BotServices
 from dreamloop import services
@@ -20,10 +20,11 @@ NO_TOKEN = ("dreamloop needs a Discord bot token: create an application at "
             "bot scopes.")
 
 
-async def run_bot(settings: Settings, pools: list | None = None) -> None:
+async def run_bot(settings: Settings, pools: list | None = None,
+                  sync_to: int | bool | None = False) -> None:
     """Serve Discord until stopped: commands, buttons, delivery, reconciling; and the given
-    sampling pools in this same process (`dreamloop run`)."""
-    bot = await _build(settings, deliver=True)
+    sampling pools in this same process (`dreamloop run`). sync_to: see DreamloopBot."""
+    bot = await _build(settings, deliver=True, sync_to=sync_to)
     stop = asyncio.Event()
     serving = [asyncio.create_task(pool.run(stop)) for pool in pools or []]
     try:
@@ -51,14 +52,12 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
     bot = await _build(settings, deliver=False)
     async with bot:
         await bot.login(settings.discord_token)
-        guild = discord.Object(guild_id) if guild_id else None
-        if guild:
-            bot.tree.copy_global_to(guild=guild)
-        synced = await bot.tree.sync(guild=guild)
+        synced = await sync_tree(bot.tree, guild_id)
     return [command.name for command in synced]
 
 
-async def _build(settings: Settings, deliver: bool) -> DreamloopBot:
+async def _build(settings: Settings, deliver: bool,
+                 sync_to: int | bool | None = False) -> DreamloopBot:
     if not settings.discord_token:
         raise SettingsError(NO_TOKEN)
     _point_discord_py(settings)
@@ -69,7 +68,7 @@ async def _build(settings: Settings, deliver: bool) -> DreamloopBot:
         limits=Limits(max_running=settings.max_running, max_queued=settings.max_queued,
                       per_minute=settings.jobs_per_minute,
                       fast_gpu_seconds=settings.fast_gpu_seconds_per_day))
-    return DreamloopBot(bot_services, deliver=deliver)
+    return DreamloopBot(bot_services, deliver=deliver, sync_to=sync_to)
 
 
 def _point_discord_py(settings: Settings) -> None:

@@ -78,9 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", action="append",
                      help="a model for the local workers; repeat for several (default: the "
                      "registry's)")
+    _sync_options(run)
     run.set_defaults(handler=_run_all)
 
     bot = commands.add_parser("bot", help="run the Discord bot (commands, buttons, delivery)")
+    _sync_options(bot)
     bot.set_defaults(handler=_run_bot)
     sync = commands.add_parser("sync-commands",
                                help="register the slash commands with Discord (once per deploy)")
@@ -151,6 +153,18 @@ def _run_worker(settings: Settings, args: argparse.Namespace, console: Console) 
     return 0
 
 
+def _sync_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sync-commands", action="store_true",
+                        help="register the slash commands first (the first start, and after "
+                        "an upgrade that changes them)")
+    parser.add_argument("--guild", type=int, help="with --sync-commands: register them in one "
+                        "guild (instant) instead of globally")
+
+
+def _sync_to(args: argparse.Namespace) -> int | bool | None:
+    return args.guild if args.sync_commands else False
+
+
 def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     import discord
 
@@ -163,7 +177,7 @@ def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> 
     for name in asyncio.run(migrate_database(settings)):
         console.print(f"database: applied {name}")
     pools = _local_pools(settings, args.model)
-    asyncio.run(run_bot(settings, pools))
+    asyncio.run(run_bot(settings, pools, sync_to=_sync_to(args)))
     return 0
 
 
@@ -197,7 +211,7 @@ def _run_bot(settings: Settings, args: argparse.Namespace, console: Console) -> 
     from dreamloop.bot_runner import run_bot
 
     discord.utils.setup_logging()
-    asyncio.run(run_bot(settings))
+    asyncio.run(run_bot(settings, sync_to=_sync_to(args)))
     return 0
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from db.images import get_image
 from db.jobs import get_job
 from generation.blobs import grid_key, image_key
-from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env, sync_commands
+from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env
 from tests.test_worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
@@ -147,11 +147,12 @@ async def test_info_cancel_and_show(double, db, stack):
 async def test_dreamloop_run_is_bot_and_worker_in_one_process(
         double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
     env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path)
-    await sync_commands(double, env)
-    everything = BotProcess(env, tmp_path / "run.log", "run", "--model", "tiny-random")
+    everything = BotProcess(env, tmp_path / "run.log", "run", "--sync-commands", "--guild",
+                            str(double.guild_id), "--model", "tiny-random")
     everything.start()
     try:
         await double.wait_until_connected(timeout=90)
+        await double._until(lambda: double.command_syncs == 1, 30, "no command sync")
         await double.slash("alice", "art", "imagine", prompt="a lighthouse", model="tiny-random")
         grid = await double.wait_for_message("art", is_grid, timeout=120)
         assert "a lighthouse" in grid.content

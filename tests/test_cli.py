@@ -144,3 +144,12 @@ def test_bench_pool_ends_with_a_json_line_of_figures(cli_env, redis_url):
 def test_numeric_arguments_must_be_above_zero(cli_env, args, message):
     result = dreamloop(*args, env=cli_env)
     assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("command", [("run", "--sync-commands", "--model", "tiny-random"),
+                                     ("bot",), ("sync-commands",)])
+def test_without_a_token_the_bot_commands_say_how_to_make_a_bot(cli_env, command):
+    result = dreamloop(*command, env=cli_env | {"DREAMLOOP_DISCORD_TOKEN": ""})
+    assert result.returncode == 2
+    assert "https://discord.com/developers/applications" in result.stderr
+    assert "DREAMLOOP_DISCORD_TOKEN" in result.stderr and "Traceback" not in result.stderr

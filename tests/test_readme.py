@@ -20,6 +20,6 @@ def test_ci_runs_the_readme_test_command_unchanged():
                for line in ci_lines[:ci_lines.index(test_command)])
 
 
-def test_readme_run_command_uses_the_offline_model():
-    run_command = next(c for c in readme_commands() if "dreamloop imagine" in c)
+def test_readme_main_command_is_dreamloop_run_on_the_offline_model():
+    run_command = next(c for c in readme_commands() if "dreamloop run" in c)
     assert run_command.startswith("python3 -m venv") and "--model tiny-random" in run_command
