@@ -112,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="length of each timed run")
     db.add_argument("--json", action="store_true", help="end with one line of JSON")
     db.set_defaults(handler=_run_bench_db)
+    bot_bench = targets.add_parser("bot", help="the bot's latency against the Discord double: "
+                                   "acknowledgement, queued message, delivery")
+    bot_bench.add_argument("--members", type=_positive(int), default=50,
+                           help="members firing /imagine at once (1 is measured too)")
+    bot_bench.add_argument("--rounds", type=_positive(int), default=5)
+    bot_bench.add_argument("--results", type=_positive(int), default=20,
+                           help="results delivered, one at a time")
+    bot_bench.add_argument("--json", action="store_true", help="end with one line of JSON")
+    bot_bench.set_defaults(handler=_run_bench_bot)
     return parser
 
 
@@ -305,6 +314,20 @@ def _run_bench_pool(settings: Settings, args: argparse.Namespace, console: Conso
                                      args.max_batch,
                                      lambda line: console.print(line, style="dim")))
     _print_figures(f"dreamloop bench pool ({args.model})", figures, args.json)
+    return 0
+
+
+def _run_bench_bot(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from dreamloop.bench_bot import BenchFailed, Sizes, bench_bot
+
+    sizes = Sizes(members=args.members, rounds=args.rounds, results=args.results)
+    try:
+        figures = asyncio.run(bench_bot(settings, sizes,
+                                        lambda line: console.print(line, style="dim")))
+    except BenchFailed as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 1
+    _print_figures("dreamloop bench bot", figures, args.json)
     return 0
 
 
