@@ -16,7 +16,7 @@ from bot.image_prompt import (
 )
 from bot.limits import LimitReached
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
-from bot.settings import Defaults, load_defaults, read_aspect
+from bot.settings import load_defaults, read_aspect
 from db.jobs import Job, queue_position, set_message_ids
 from generation.contract import GenerationRequest
 
@@ -39,22 +39,21 @@ class Imagine(commands.Cog):
                       aspect: str | None = None, model: str | None = None,
                       image: discord.Attachment | None = None) -> None:
         """Draw four images from a prompt."""
-        # 1. bad input gets an ephemeral message naming what is wrong, and creates nothing
-        defaults = await load_defaults(self.bot.services.db, interaction.user.id,
-                                       interaction.guild_id)
+        # 1. a prompt that cannot be read is answered at once, ephemerally, creating nothing
         try:
-            request, image_url = self._request(interaction, prompt, aspect, model, image,
-                                               defaults)
+            parsed = parse_prompt(prompt)
         except PromptError as error:
             await interaction.response.send_message(str(error), ephemeral=True)
             return
-        # 2. acknowledge within Discord's 3 seconds, then do the work
+        # 2. acknowledge within Discord's 3 seconds, before any database work
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # 3. the member's and server's settings, the image prompt, the limits; then the job
         try:
+            request, image_url = await self._request(interaction, parsed, aspect, model, image)
             if image_url is not None:
                 await self._store_image_prompt(image_url, request)
             job, created = await self.bot.services.start_job(request, interaction.id)
-        except (ImagePromptError, LimitReached) as refusal:
+        except (PromptError, ImagePromptError, LimitReached) as refusal:
             await interaction.followup.send(str(refusal), ephemeral=True)
             return
         if not created:  # Discord retried the interaction: the job already exists
@@ -62,14 +61,16 @@ class Imagine(commands.Cog):
             return
         await self._post_status(interaction, job)
 
-    def _request(self, interaction: discord.Interaction, prompt: str, aspect: str | None,
-                 model: str | None, image: discord.Attachment | None,
-                 defaults: Defaults) -> tuple[GenerationRequest, str | None]:
+    async def _request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
+                       aspect: str | None, model: str | None,
+                       image: discord.Attachment | None) -> tuple[GenerationRequest, str | None]:
         """The job's request and the image prompt's link, or PromptError."""
+        defaults = await load_defaults(self.bot.services.db, interaction.user.id,
+                                       interaction.guild_id)
         if not defaults.allows(interaction.channel_id):
             raise PromptError(f"On this server /imagine works in {defaults.where_allowed()} "
                               "(set by its admins with /settings server).")
-        parsed = _with_aspect(parse_prompt(prompt), aspect, defaults.member.get("aspect"))
+        parsed = _with_aspect(parsed, aspect, defaults.member.get("aspect"))
         if image is not None and parsed.image_url is not None:
             raise PromptError("Give one image prompt: an attachment or a link, not both.")
         image_url = image.url if image is not None else parsed.image_url

@@ -90,3 +90,9 @@ async def reply_to(double, interaction) -> str:
     """The text of the bot's direct answer to an interaction."""
     await double.wait_for_callback(interaction)
     return double.messages[interaction.original_message_id].content
+
+
+async def told(double, member: str, text: str, channel: str = "general") -> None:
+    """Wait until the bot has told the member (ephemerally) something containing text."""
+    await double._until(lambda: any(text in m.content for m in double.channel_messages(
+        channel, viewer=member)), 30, f"{member} was never told {text!r}")

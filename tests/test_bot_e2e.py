@@ -12,7 +12,7 @@ from PIL import Image
 from db.images import get_image
 from db.jobs import get_job
 from generation.blobs import grid_key, image_key
-from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env
+from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env, told
 from tests.test_worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
@@ -94,14 +94,30 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     await double.wait_for_message("general", lambda m: m.content.startswith("Image #1"))
 
 
-async def test_a_bad_prompt_gets_an_ephemeral_error_and_creates_nothing(double, db, stack):
-    interaction = await double.slash("alice", "general", "imagine", prompt="a fox --ar 10:1",
-                                     model="tiny-random")
-    await double.wait_for_callback(interaction)
-    [reply] = [m for m in double.channel_messages("general", viewer="alice")
-               if m.id == interaction.original_message_id]
-    assert "--ar value '10:1' is out of range" in reply.content
-    assert double.channel_messages("general", viewer="bob") == []  # ephemeral
+# One of each kind of mistake the parser and the request builder name (tests/test_prompt.py
+# holds every case); the first ones are answered before the acknowledgement, the others after.
+BAD_PROMPTS = [
+    ("a fox --ar 10:1", "--ar value '10:1' is out of range"),
+    ("a fox --seed forty", "--seed value 'forty' is not valid"),
+    ("a fox --chaos", "--chaos needs a value"),
+    ("a fox --seed 1 --seed 2", "--seed is given twice"),
+    ("a fox --sed 4", "Unknown flag --sed (did you mean --seed?)"),
+    ("a fox --tile seamless", "--tile takes no value, but 'seamless' follows it"),
+    ("--ar 16:9", "Write what to draw before any flags"),
+    ("https://a.png https://b.png a fox", "Give one image link"),
+    ("a fox --steps 10 --quality 2", "--steps and --quality both set the number of steps"),
+    ("a fox --model nope", "nope"),
+    ("a fox --iw 2", "--iw sets how much an image prompt counts"),
+]
+
+
+async def test_every_kind_of_bad_prompt_gets_an_ephemeral_error_and_creates_nothing(
+        double, db, stack):
+    for prompt, message in BAD_PROMPTS:
+        model = {} if "--model" in prompt else {"model": "tiny-random"}
+        await double.slash("alice", "general", "imagine", prompt=prompt, **model)
+        await told(double, "alice", message)
+    assert double.channel_messages("general", viewer="bob") == []  # all ephemeral
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM jobs") == 0
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.image_prompt import ImagePromptError, fetch_image
-from tests.bot_stack import is_grid
+from tests.bot_stack import is_grid, told
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -20,12 +20,6 @@ def png(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (200, 60, 20)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-async def told(double, member: str, text: str) -> None:
-    """Wait until the bot has told the member (ephemerally, in #general) something with text."""
-    await double._until(lambda: any(text in m.content for m in double.channel_messages(
-        "general", viewer=member)), 30, f"{member} was never told {text!r}")
 
 
 async def jobs(db) -> list:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.bot_stack import BotProcess, is_grid
+from tests.bot_stack import BotProcess, is_grid, told
 from tests.test_worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
@@ -68,8 +68,3 @@ async def test_a_channel_closed_to_the_bot_fails_the_job_after_one_attempt(doubl
     assert (await status())[1].startswith("cannot post in its channel: Missing Access")
     await asyncio.sleep(2)
     assert double.refused_posts("art") == 1  # no retry storm
-
-
-async def told(double, member: str, text: str) -> None:
-    await double._until(lambda: any(text in m.content for m in double.channel_messages(
-        "general", viewer=member)), 30, f"{member} was never told {text!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bot_stack import reply_to
+from tests.bot_stack import reply_to, told
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,8 +26,7 @@ async def test_server_settings_need_manage_server(double, db, stack):
         f"<#{double.channel_id('art')}>")
 
     elsewhere = await double.slash("bob", "general", "imagine", prompt="a kite")
-    assert f"On this server /imagine works in <#{double.channel_id('art')}>" in (
-        await reply_to(double, elsewhere))
+    await told(double, "bob", f"On this server /imagine works in <#{double.channel_id('art')}>")
     assert await job_for(db, elsewhere) is None
     here = await double.slash("bob", "art", "imagine", prompt="a kite")
     await double.wait_for_message("art", lambda m: "a kite" in m.content)
