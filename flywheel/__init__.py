@@ -1,0 +1,1 @@
+"""Preference data: feedback into pairs, ratings, exports and routing policy (pure Python)."""
