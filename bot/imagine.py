@@ -15,6 +15,7 @@ from bot.image_prompt import (
     store_image_prompt,
 )
 from bot.limits import LimitReached
+from bot.progress import status_text
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
 from bot.settings import load_defaults, read_aspect
 from db.jobs import Job, queue_position, set_message_ids
@@ -93,8 +94,7 @@ class Imagine(commands.Cog):
         services = self.bot.services
         async with services.db.acquire() as conn:
             position = await queue_position(conn, job.id)
-        prompt = discord.utils.escape_markdown(job.request.prompt)
-        text = f"**{prompt}** — {interaction.user.mention}"
+        text = status_text(job)
         where = (f"queued (#{position or 1})" if job.dispatched_at else
                  f"waiting: {services.limits.max_running} of your jobs are in progress")
         try:

@@ -18,11 +18,17 @@ import asyncpg
 import discord
 import redis.asyncio as redis
 
-from db.jobs import mark_started
+from db.jobs import jobs_showing_progress, mark_started
 
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5
 REMEMBERED_STARTS = 10_000  # job ids already marked running, newest kept
+
+
+def status_text(job) -> str:
+    """The start of a job's status message: the prompt as typed (markdown escaped) and its
+    member (mentioned, never pinged: the client allows no mentions)."""
+    return f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>"
 
 
 class ProgressRelay:
@@ -32,16 +38,31 @@ class ProgressRelay:
         self.last_edit: dict[str, float] = {}
         self.started: dict[str, None] = {}  # insertion-ordered, so the oldest go first
 
-    def watch(self, job_id: int, message: discord.Message, text: str) -> None:
+    def watch(self, job_id: int, message: discord.Message | discord.PartialMessage,
+              text: str) -> None:
         self.watching[str(job_id)] = (message, text)
 
     async def run(self) -> None:
+        await self._watch_again()
         while True:
             try:
                 await self._listen()
             except (redis.RedisError, OSError) as error:
                 log.warning("progress: Redis is unreachable (%s); retrying in 1 s", error)
                 await asyncio.sleep(1)
+
+    async def _watch_again(self) -> None:
+        """After a restart, the unfinished jobs' status messages in this bot's guilds (a
+        shard sees only its own) go on showing progress."""
+        await self.bot.wait_until_ready()
+        async with self.bot.services.db.acquire() as conn:
+            jobs = await jobs_showing_progress(conn)
+        for job in jobs:
+            if job.guild_id is None or self.bot.get_guild(job.guild_id) is None:
+                continue
+            channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+            self.watch(job.id, channel.get_partial_message(job.status_message_id),
+                       status_text(job))
 
     async def _listen(self) -> None:
         queue = self.bot.services.queue

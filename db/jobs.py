@@ -287,6 +287,15 @@ async def member_active_jobs(conn: asyncpg.Connection, member_id: int) -> list[J
     return [Job.from_row(row) for row in rows]
 
 
+async def jobs_showing_progress(conn: asyncpg.Connection) -> list[Job]:
+    """Unfinished jobs with a status message to edit (a restarted bot watches them again)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM jobs
+            WHERE status IN ('queued', 'running') AND status_message_id IS NOT NULL
+            ORDER BY id""")
+    return [Job.from_row(row) for row in rows]
+
+
 async def job_for_interaction(conn: asyncpg.Connection, interaction_id: int) -> Job | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE interaction_id = $1",
                               interaction_id)

@@ -49,6 +49,17 @@ async def test_limits_hold_across_a_bot_restart(double, db, stack):
         assert await conn.fetchval("SELECT count(*) FROM jobs") == 2
 
 
+async def test_progress_goes_on_after_the_bot_restarts(double, db, stack):
+    await double.slash("alice", "general", "imagine", prompt="a slow owl --steps 150",
+                       model="tiny-random")
+    status = await double.wait_for_message("general", lambda m: "a slow owl" in m.content)
+    stack.bot.kill()
+    before = status.content
+    stack.bot.start()
+    await double._until(lambda: status.content != before and "%)" in status.content, 120,
+                        "no progress edit after the restart")
+
+
 async def test_a_channel_closed_to_the_bot_fails_the_job_after_one_attempt(double, db, stack):
     await double.slash("alice", "art", "imagine", prompt="a hidden cave", model="tiny-random")
     await double.wait_for_message("art", lambda m: "a hidden cave" in m.content)
