@@ -19,7 +19,7 @@ from bot.progress import status_text
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
 from bot.settings import load_defaults, read_aspect
 from db.jobs import Job, queue_position, set_message_ids
-from generation.contract import GenerationRequest
+from generation.contract import GenerationRequest, repeat_request
 
 ASPECTS = [app_commands.Choice(name=ratio, value=ratio)
            for ratio in ("1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4", "21:9")]
@@ -61,6 +61,20 @@ class Imagine(commands.Cog):
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
             return
         await self._post_status(interaction, job)
+        await self._repeats(interaction, request, parsed.repeat)
+
+    async def _repeats(self, interaction: discord.Interaction, request: GenerationRequest,
+                       repeat: int) -> None:
+        """--repeat N: N - 1 more jobs with later seeds, each within the member's limits. Only
+        the first is keyed by the interaction: a retry finds it and makes no repeats."""
+        for index in range(1, repeat):
+            try:
+                job, _ = await self.bot.services.start_job(repeat_request(request, index), None)
+            except LimitReached as refusal:
+                await interaction.followup.send(
+                    f"Repeat {index + 1} of {repeat} was not queued: {refusal}", ephemeral=True)
+                return
+            await self._post_status(interaction, job)
 
     async def _request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
                        aspect: str | None, model: str | None,

@@ -30,13 +30,14 @@ class BotServices:
     limits: Limits = field(default_factory=Limits)
     image_origins: tuple[str, ...] = DISCORD_CDN  # where image prompts may be fetched from
 
-    async def start_job(self, request: GenerationRequest, interaction_id: int,
+    async def start_job(self, request: GenerationRequest, interaction_id: int | None,
                         parent_image_id: int | None = None) -> tuple[Job, bool]:
         """Record the job within the member's limits (LimitReached says why not) and queue it
         once; the interaction id makes a retry find the job it already made."""
         spec = self.registry.get(request.model)
         async with self.db.acquire() as conn, conn.transaction():
-            existing = await job_for_interaction(conn, interaction_id)
+            existing = (None if interaction_id is None
+                        else await job_for_interaction(conn, interaction_id))
             if existing is not None:
                 return existing, False
             admission = Admission("fast", True) if request.user_id is None else await admit(

@@ -7,7 +7,6 @@ community's jobs nor leaves results for the bot.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import json
 import os
@@ -21,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.prompt import build_request, parse_prompt
 from dreamloop import services
 from dreamloop.settings import Settings
-from generation.contract import MAX_IMAGES, MAX_SEED, GenerationRequest, GenerationResult
+from generation.contract import GenerationRequest, GenerationResult, repeat_request
 from generation.engine import Engine
 from generation.images import encode_grid, encode_png, make_grid
 from generation.keys import Keys
@@ -59,11 +58,6 @@ def imagine(settings: Settings, prompt: str, model: str | None, out: Path, grid_
         print(f"seed {request.seed}: wrote {written[-1]} and {len(images)} PNGs beside it",
               flush=True)
     return written
-
-
-def repeat_request(request: GenerationRequest, index: int) -> GenerationRequest:
-    """Repeat k starts its seeds after the images of the repeats before it."""
-    return dataclasses.replace(request, seed=(request.seed + MAX_IMAGES * index) % (MAX_SEED + 1))
 
 
 def repeat_path(out: Path, index: int) -> Path:

@@ -11,7 +11,7 @@ import enum
 import json
 import math
 import unicodedata
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
 PROMPT_MAX_CHARS = 2000
@@ -310,3 +310,9 @@ def _parse_kind(value: Any) -> JobKind:
         return JobKind(value)
     except ValueError:
         raise InvalidRequest("kind", value, "allowed: " + ", ".join(JobKind)) from None
+
+
+def repeat_request(request: GenerationRequest, index: int) -> GenerationRequest:
+    """Repeat k of a prompt (--repeat) starts its seeds after the images of the repeats
+    before it, so every image of every repeat can be re-made from its own seed."""
+    return replace(request, seed=(request.seed + MAX_IMAGES * index) % (MAX_SEED + 1))

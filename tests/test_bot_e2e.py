@@ -205,3 +205,14 @@ async def test_a_double_click_makes_one_job_and_one_feedback_event(double, db, s
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'variation'") == 1
         assert await conn.fetchval("SELECT count(*) FROM feedback_events") == 1
+
+
+async def test_repeat_queues_one_job_per_repeat_with_later_seeds(double, db, stack):
+    await double.slash("alice", "general", "imagine", prompt="a comet --repeat 2 --seed 100",
+                       model="tiny-random")
+    await double._until(lambda: sum(is_grid(m) for m in double.channel_messages("general"))
+                        == 2, 120, "not both grids arrived")
+    async with db.acquire() as conn:
+        seeds = [r["seed"] for r in await conn.fetch(
+            "SELECT (request->>'seed')::bigint AS seed FROM jobs ORDER BY id")]
+    assert seeds == [100, 104]  # repeat 2 starts after the first one's four images
