@@ -11,9 +11,10 @@ import discord
 
 from bot.limits import LimitReached
 from bot.services import new_seed
-from db.feedback import FeedbackEvent, record_feedback
-from db.images import StoredImage, get_image
+from db.feedback import Comparison, FeedbackEvent, record_comparison, record_feedback
+from db.images import StoredImage, get_image, job_images
 from db.jobs import Job, get_job
+from flywheel.pairs import PAIR_SOURCES, Decision, GridImage, pairs_from
 from generation.contract import VARIATION_STRENGTH, GenerationRequest, JobKind
 
 
@@ -50,15 +51,30 @@ async def find(interaction: discord.Interaction, job_id: int,
     return job, image
 
 
-async def record(interaction: discord.Interaction, kind: str, job_id: int,
+async def record(interaction: discord.Interaction, kind: str, job: Job,
                  image: StoredImage | None = None, slot: int | None = None) -> None:
-    """One feedback event: who, what, the slot it was shown in, and since when."""
-    event = FeedbackEvent(member_id=interaction.user.id, kind=kind, job_id=job_id,
+    """One feedback event (who, what, the slot it was shown in, since when) and, for a pick,
+    the pairs it implies (flywheel/pairs.py), in one transaction."""
+    event = FeedbackEvent(member_id=interaction.user.id, kind=kind, job_id=job.id,
                           image_id=image.id if image else None, shown_slot=slot,
                           shown_at=interaction.message.created_at,
-                          interaction_id=interaction.id)
-    async with interaction.client.services.db.acquire() as conn:
-        await record_feedback(conn, event)
+                          decided_at=interaction.created_at, interaction_id=interaction.id)
+    async with interaction.client.services.db.acquire() as conn, conn.transaction():
+        event_id, created = await record_feedback(conn, event)
+        if created and kind in PAIR_SOURCES:
+            await _record_pairs(conn, event, event_id, job)
+
+
+async def _record_pairs(conn, event: FeedbackEvent, event_id: int, job: Job) -> None:
+    grid = [GridImage(image.id, image.slot) for image in await job_images(conn, job.id)]
+    decision = Decision(event.kind, event.member_id, event.shown_at, event.decided_at,
+                        event.image_id, event.shown_slot)
+    for pair in pairs_from(decision, grid):
+        await record_comparison(conn, Comparison(
+            image_a_id=pair.image_a_id, image_b_id=pair.image_b_id,
+            prompt=job.request.prompt, label="a", source=pair.source, member_id=pair.member_id,
+            shown_slot_a=pair.shown_slot_a, shown_slot_b=pair.shown_slot_b,
+            decision_ms=pair.decision_ms, feedback_event_id=event_id))
 
 
 def clicker_owns(request: GenerationRequest, interaction: discord.Interaction,

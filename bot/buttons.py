@@ -18,9 +18,9 @@ from generation.contract import JobKind
 # action → (label or emoji, row, feedback kind); the grid's slot buttons
 GRID_ACTIONS = {"u": ("U{slot}", 0, "upscale_pick"), "v": ("V{slot}", 1, "variation_pick")}
 # action → (label, emoji, feedback kind); a single image's buttons
-IMAGE_ACTIONS = {"vs": ("Vary (Subtle)", None, "variation_pick"),
-                 "vg": ("Vary (Strong)", None, "variation_pick"),
-                 "up": ("Upscale 2×", None, None),
+IMAGE_ACTIONS = {"vs": ("Vary (Subtle)", None, "vary_subtle"),
+                 "vg": ("Vary (Strong)", None, "vary_strong"),
+                 "up": ("Upscale 2×", None, "upscale_2x"),
                  "tu": (None, "👍", "thumbs_up"), "td": (None, "👎", "thumbs_down"),
                  "fv": (None, "❤", "favourite")}
 
@@ -80,7 +80,7 @@ class GridButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         job, image = await self._find(interaction)
         if job is None:
             return
-        await actions.record(interaction, GRID_ACTIONS[self.action][2], job.id, image, self.slot)
+        await actions.record(interaction, GRID_ACTIONS[self.action][2], job, image, self.slot)
         if self.action == "u":
             # Taking an image costs no GPU work: it is the grid's image, full size.
             await interaction.channel.send(
@@ -115,7 +115,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
         if job is None:
             await interaction.followup.send("That job is gone.", ephemeral=True)
             return
-        await actions.record(interaction, "reroll", job.id)
+        await actions.record(interaction, "reroll", job)
         request = actions.clicker_owns(job.request, interaction, kind=JobKind.REROLL)
         new_job, _ = await interaction.client.services.start_job(request, interaction.id)
         await interaction.followup.send(f"Drawing it again: job {new_job.id} queued.",
@@ -133,9 +133,7 @@ class ImageButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         job, image = await self._find(interaction)
         if job is None:
             return
-        kind = IMAGE_ACTIONS[self.action][2]
-        if kind is not None:
-            await actions.record(interaction, kind, job.id, image, self.slot)
+        await actions.record(interaction, IMAGE_ACTIONS[self.action][2], job, image, self.slot)
         await interaction.followup.send(await self._act(interaction, job, image),
                                         ephemeral=True)
 

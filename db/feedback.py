@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 FEEDBACK_KINDS = ("upscale_pick", "variation_pick", "reroll", "thumbs_up", "thumbs_down",
-                  "favourite", "vote")
+                  "favourite", "vote", "vary_subtle", "vary_strong", "upscale_2x")
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,44 @@ async def record_comparison(conn: asyncpg.Connection, pair: Comparison) -> int |
            RETURNING id""",
         pair.image_a_id, pair.image_b_id, pair.prompt, pair.label, pair.source, pair.member_id,
         pair.shown_slot_a, pair.shown_slot_b, pair.decision_ms, pair.feedback_event_id)
+
+
+async def version_battles(conn: asyncpg.Connection, sources: list[str],
+                          since: datetime | None = None) -> list[tuple[str, str, str]]:
+    """(version of image a, version of image b, label) for comparisons of images made by two
+    different model versions: what the leaderboard rates."""
+    rows = await conn.fetch(
+        """SELECT va.name AS a, vb.name AS b, c.label
+           FROM comparisons AS c
+           JOIN images AS ia ON ia.id = c.image_a_id
+           JOIN images AS ib ON ib.id = c.image_b_id
+           JOIN model_versions AS va ON va.id = ia.model_version_id
+           JOIN model_versions AS vb ON vb.id = ib.model_version_id
+           WHERE c.source = ANY($1) AND ia.model_version_id <> ib.model_version_id
+             AND ($2::timestamptz IS NULL OR c.created_at >= $2)
+           ORDER BY c.id""", sources, since)
+    return [(row["a"], row["b"], row["label"]) for row in rows]
+
+
+async def picked_slots(conn: asyncpg.Connection, since: datetime | None = None) -> list[int]:
+    """The grid slot of every U pick (for position bias: each slot should win a quarter)."""
+    rows = await conn.fetch(
+        """SELECT shown_slot FROM feedback_events
+           WHERE kind = 'upscale_pick' AND ($1::timestamptz IS NULL OR decided_at >= $1)""",
+        since)
+    return [row["shown_slot"] for row in rows]
+
+
+async def explicit_votes(conn: asyncpg.Connection, since: datetime | None = None) -> list:
+    """(pair, member, outcome, when) of every explicit vote, the outcome as seen from the
+    lower image id, whichever side each image was shown on (for agreement)."""
+    rows = await conn.fetch(
+        """SELECT least(image_a_id, image_b_id) AS low, greatest(image_a_id, image_b_id) AS high,
+                  member_id, created_at,
+                  CASE WHEN label IN ('a', 'b') AND image_a_id > image_b_id
+                       THEN translate(label, 'ab', 'ba') ELSE label END AS outcome
+           FROM comparisons
+           WHERE source = 'explicit' AND ($1::timestamptz IS NULL OR created_at >= $1)""",
+        since)
+    return [((row["low"], row["high"]), row["member_id"], row["outcome"], row["created_at"])
+            for row in rows]

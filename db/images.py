@@ -23,3 +23,11 @@ async def get_image(conn: asyncpg.Connection, job_id: int, slot: int) -> StoredI
         """SELECT id, job_id, slot, seed, blob_key, width, height FROM images
            WHERE job_id = $1 AND slot = $2""", job_id, slot)
     return None if row is None else StoredImage(**row)
+
+
+async def job_images(conn: asyncpg.Connection, job_id: int) -> list[StoredImage]:
+    """A finished job's images in slot order."""
+    rows = await conn.fetch(
+        """SELECT id, job_id, slot, seed, blob_key, width, height FROM images
+           WHERE job_id = $1 ORDER BY slot""", job_id)
+    return [StoredImage(**row) for row in rows]

@@ -51,6 +51,12 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
                                     "FROM feedback_events")
         image_2 = await get_image(conn, job.id, 2)
     assert tuple(event) == (double.user_id("bob"), "upscale_pick", 2, image_2.id)
+    async with db.acquire() as conn:  # and the pairs it implies: image 2 beat the other three
+        pairs = await conn.fetch("SELECT image_a_id, label, source, shown_slot_a, shown_slot_b, "
+                                 "prompt FROM comparisons ORDER BY shown_slot_b")
+    assert [(p["image_a_id"], p["label"], p["source"], p["shown_slot_a"], p["shown_slot_b"])
+            for p in pairs] == [(image_2.id, "a", "implicit_upscale", 2, b) for b in (1, 3, 4)]
+    assert {p["prompt"] for p in pairs} == {"a red fox in snow"}
 
     # 👍 is recorded; Upscale 2× delivers one image twice the size
     await double.click("alice", taken, f"dl:tu:{job.id}:2")
@@ -62,7 +68,7 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     async with db.acquire() as conn:
         kinds = [r["kind"] for r in await conn.fetch(
             "SELECT kind FROM feedback_events ORDER BY id")]
-    assert kinds == ["upscale_pick", "thumbs_up"]
+    assert kinds == ["upscale_pick", "thumbs_up", "upscale_2x"]
 
     # 🔄: the same prompt with other seeds
     await double.click("bob", grid, f"dl:r:{job.id}")
