@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                       "globally")
     sync.set_defaults(handler=_run_sync_commands)
 
+    board = commands.add_parser("leaderboard", help="the model versions' ratings (Bradley-"
+                                "Terry, 95%% bootstrap intervals) with position bias and agreement")
+    board.add_argument("--source", choices=("explicit", "implicit"), default="explicit",
+                       help="members' votes (default) or the pairs their U picks imply")
+    board.add_argument("--rounds", type=_positive(int), default=100, help="bootstrap rounds")
+    board.add_argument("--json", action="store_true", help="end with one line of JSON")
+    board.set_defaults(handler=_run_leaderboard)
+
     migrate = commands.add_parser("migrate", help="apply the database migrations not yet applied")
     migrate.set_defaults(handler=_run_migrate)
 
@@ -230,6 +238,14 @@ def _run_sync_commands(settings: Settings, args: argparse.Namespace, console: Co
     names = asyncio.run(sync_commands(settings, args.guild))
     where = f"guild {args.guild}" if args.guild else "all guilds (global)"
     print(f"synced {len(names)} command(s) for {where}: {', '.join('/' + n for n in names)}")
+    return 0
+
+
+def _run_leaderboard(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from dreamloop.leaderboard import print_leaderboard, read_leaderboard
+
+    board = asyncio.run(read_leaderboard(settings, args.source, args.rounds, console))
+    print_leaderboard(board, args.json)
     return 0
 
 

@@ -1,0 +1,72 @@
+"""`dreamloop leaderboard`: the model versions' ratings as a table (or JSON), read from the
+database, with a progress bar over the bootstrap rounds."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from db.connection import connect
+from db.feedback import explicit_votes, picked_slots, version_battles
+from dreamloop.services import database_url
+from dreamloop.settings import Settings
+from flywheel.leaderboard import Leaderboard, build_leaderboard
+
+# which comparisons each leaderboard reads: votes and picks are never mixed silently
+SOURCES = {"explicit": ["explicit"], "implicit": ["implicit_upscale"]}
+
+
+async def read_leaderboard(settings: Settings, source: str, rounds: int,
+                           console: Console) -> Leaderboard:
+    connection = await connect(database_url(settings))
+    try:
+        battles = await version_battles(connection, SOURCES[source])
+        slots = await picked_slots(connection)
+        votes = await explicit_votes(connection)
+    finally:
+        await connection.close()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("bootstrap rounds", total=rounds)
+        return build_leaderboard(source, battles, slots, votes, rounds,
+                                 on_round=lambda done, _: progress.update(task, completed=done))
+
+
+def print_leaderboard(board: Leaderboard, as_json: bool) -> None:
+    table = Table("#", "model version", "rating", "95% interval", "battles", "W", "L", "T",
+                  title=f"dreamloop leaderboard ({board.source} {_what(board.source)})")
+    for rank, s in enumerate(board.standings, start=1):
+        table.add_row(str(rank), s.version, f"{s.rating:.0f}", f"{s.low:.0f} – {s.high:.0f}",
+                      str(s.battles), str(s.wins), str(s.losses), str(s.ties))
+    console = Console()
+    console.print(table if board.standings else "No battles between model versions yet.")
+    console.print(_checks(board))
+    if as_json:
+        print(json.dumps(_finite(board.to_dict())), flush=True)
+
+
+def _what(source: str) -> str:
+    return "votes" if source == "explicit" else "picks"
+
+
+def _checks(board: Leaderboard) -> str:
+    rates = " ".join(f"{100 * r:.0f}%" if not math.isnan(r) else "–"
+                     for r in board.slot_win_rates)
+    verdict = "biased" if board.position_biased else "no bias detected"
+    agreed = "–" if math.isnan(board.agreement) else f"{100 * board.agreement:.0f}%"
+    return (f"U picks by grid slot 1-4: {rates} ({verdict}, p = {board.position_p_value:.3g}); "
+            f"members agree on the same pair {agreed} of the time")
+
+
+def _finite(value):
+    """JSON has no NaN: unknown figures become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
