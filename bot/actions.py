@@ -90,7 +90,8 @@ async def queue_variation(interaction: discord.Interaction, job: Job, image: Sto
     request = clicker_owns(job.request, interaction, kind=JobKind.VARIATION,
                            parent_image=image.blob_key, strength=VARIATION_STRENGTH[strength],
                            width=image.width, height=image.height, num_images=4)
-    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id)
+    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id,
+                                                             version_id=job.model_version_id)
     return new_job
 
 
@@ -99,7 +100,8 @@ async def queue_upscale(interaction: discord.Interaction, job: Job, image: Store
     request = clicker_owns(job.request, interaction, kind=JobKind.UPSCALE,
                            parent_image=image.blob_key, strength=spec.upscale_strength,
                            width=image.width, height=image.height, num_images=1)
-    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id)
+    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id,
+                                                             version_id=job.model_version_id)
     return new_job
 
 

@@ -117,7 +117,8 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
             return
         await actions.record(interaction, "reroll", job)
         request = actions.clicker_owns(job.request, interaction, kind=JobKind.REROLL)
-        new_job, _ = await interaction.client.services.start_job(request, interaction.id)
+        new_job, _ = await interaction.client.services.start_job(
+            request, interaction.id, version_id=job.model_version_id)
         await interaction.followup.send(f"Drawing it again: job {new_job.id} queued.",
                                         ephemeral=True)
 

@@ -17,6 +17,7 @@ from bot.image_prompt import (
 from bot.limits import LimitReached
 from bot.progress import status_text
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
+from bot.services import NotServed
 from bot.settings import load_defaults, read_aspect
 from db.jobs import Job, queue_position, set_message_ids
 from generation.contract import GenerationRequest, repeat_request
@@ -50,26 +51,29 @@ class Imagine(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         # 3. the member's and server's settings, the image prompt, the limits; then the job
         try:
-            request, image_url = await self._request(interaction, parsed, aspect, model, image)
+            request, image_url, version_id = await self._request(interaction, parsed, aspect,
+                                                                 model, image)
             if image_url is not None:
                 await self._store_image_prompt(image_url, request)
-            job, created = await self.bot.services.start_job(request, interaction.id)
-        except (PromptError, ImagePromptError, LimitReached) as refusal:
+            job, created = await self.bot.services.start_job(request, interaction.id,
+                                                             version_id=version_id)
+        except (PromptError, ImagePromptError, LimitReached, NotServed) as refusal:
             await interaction.followup.send(str(refusal), ephemeral=True)
             return
         if not created:  # Discord retried the interaction: the job already exists
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
             return
         await self._post_status(interaction, job)
-        await self._repeats(interaction, request, parsed.repeat)
+        await self._repeats(interaction, request, parsed.repeat, job)
 
     async def _repeats(self, interaction: discord.Interaction, request: GenerationRequest,
-                       repeat: int) -> None:
+                       repeat: int, first: Job) -> None:
         """--repeat N: N - 1 more jobs with later seeds, each within the member's limits. Only
         the first is keyed by the interaction: a retry finds it and makes no repeats."""
         for index in range(1, repeat):
             try:
-                job, _ = await self.bot.services.start_job(repeat_request(request, index), None)
+                job, _ = await self.bot.services.start_job(repeat_request(request, index), None,
+                                                           version_id=first.model_version_id)
             except LimitReached as refusal:
                 await interaction.followup.send(
                     f"Repeat {index + 1} of {repeat} was not queued: {refusal}", ephemeral=True)
@@ -77,9 +81,10 @@ class Imagine(commands.Cog):
             await self._post_status(interaction, job)
 
     async def _request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
-                       aspect: str | None, model: str | None,
-                       image: discord.Attachment | None) -> tuple[GenerationRequest, str | None]:
-        """The job's request and the image prompt's link, or PromptError."""
+                       aspect: str | None, model: str | None, image: discord.Attachment | None
+                       ) -> tuple[GenerationRequest, str | None, int | None]:
+        """The job's request, the image prompt's link and the routed model version, or
+        PromptError (NotServed when routing finds no worker)."""
         defaults = await load_defaults(self.bot.services.db, interaction.user.id,
                                        interaction.guild_id)
         if not defaults.allows(interaction.channel_id):
@@ -89,12 +94,16 @@ class Imagine(commands.Cog):
         if image is not None and parsed.image_url is not None:
             raise PromptError("Give one image prompt: an attachment or a link, not both.")
         image_url = image.url if image is not None else parsed.image_url
+        # A model named by the member (or their server) wins; otherwise A/B routing decides.
+        chosen = model or parsed.model or defaults.model
+        version = None if chosen else await self.bot.services.route()
         request = build_request(
-            parsed, self.bot.services.registry, model=model, default_model=defaults.model,
+            parsed, self.bot.services.registry, model=model,
+            default_model=defaults.model or (version.model if version else None),
             image_prompt=image_prompt_key(interaction.id) if image_url else None,
             user_id=interaction.user.id, guild_id=interaction.guild_id,
             channel_id=interaction.channel_id)
-        return request, image_url
+        return request, image_url, version.id if version else None
 
     async def _store_image_prompt(self, url: str, request: GenerationRequest) -> None:
         services = self.bot.services

@@ -98,6 +98,17 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--json", action="store_true", help="end with one line of JSON")
     board.set_defaults(handler=_run_leaderboard)
 
+    models = commands.add_parser("models", help="model versions and their A/B traffic weights")
+    actions = models.add_subparsers(dest="action", metavar="ACTION")
+    add = actions.add_parser("add", help="a version served under a registry model")
+    add.add_argument("name")
+    add.add_argument("--model", required=True, help="the registry model workers serve it as")
+    add.add_argument("--source", help="its weights (hub id or path; default: the model's)")
+    weight = actions.add_parser("weight", help="set a version's traffic weight (0: none)")
+    weight.add_argument("name")
+    weight.add_argument("weight", type=_at_least_zero)
+    models.set_defaults(handler=_run_models)
+
     migrate = commands.add_parser("migrate", help="apply the database migrations not yet applied")
     migrate.set_defaults(handler=_run_migrate)
 
@@ -247,6 +258,24 @@ def _run_leaderboard(settings: Settings, args: argparse.Namespace, console: Cons
     board = asyncio.run(read_leaderboard(settings, args.source, args.rounds, console))
     print_leaderboard(board, args.json)
     return 0
+
+
+def _run_models(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from dreamloop import models
+
+    if args.action == "add":
+        asyncio.run(models.add_version(settings, args.name, args.model, args.source))
+    elif args.action == "weight":
+        asyncio.run(models.set_weight(settings, args.name, args.weight))
+    models.print_versions(asyncio.run(models.list_versions(settings)))
+    return 0
+
+
+def _at_least_zero(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
+    return value
 
 
 def _run_migrate(settings: Settings, args: argparse.Namespace, console: Console) -> int:

@@ -48,6 +48,10 @@ class Keys:
         """Set for a few seconds after a member's click that starts GPU work (double clicks)."""
         return f"{self.prefix}click:{member_id}:{custom_id}"
 
+    def serving(self, model: str) -> str:
+        """Sorted set: the workers serving model, scored by when each last said so (ms)."""
+        return f"{self.prefix}serving:{model}"
+
     def last_error(self, job_id: str) -> str:
         """The error of a job's last failed attempt, for the dead-letter reason."""
         return f"{self.prefix}error:{job_id}"

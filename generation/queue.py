@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -174,6 +175,21 @@ class JobQueue:
         self._groups.add(stream)
 
     # -- the worker side -------------------------------------------------------------------
+
+    async def announce(self, consumer: str, models: list[str]) -> None:
+        """Say that this worker serves models now (a sampling pool does so every third of a
+        lease); A/B routing sends traffic only to models someone serves."""
+        now_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for model in models:
+                pipe.zadd(self.keys.serving(model), {consumer: now_ms})
+                pipe.zremrangebyscore(self.keys.serving(model), 0, now_ms - 10 * self.lease_ms)
+            await pipe.execute()
+
+    async def is_served(self, model: str) -> bool:
+        """True if a worker announced model within the last three leases."""
+        since_ms = int(time.time() * 1000) - 3 * self.lease_ms
+        return await self.redis.zcount(self.keys.serving(model), since_ms, "+inf") > 0
 
     async def take(self, consumer: str, streams: list[tuple[str, str]], count: int,
                    block_ms: int = 0) -> list[QueuedJob]:

@@ -193,3 +193,10 @@ async def test_a_failed_upload_fails_that_job_once_and_the_pool_carries_on(
         outcomes = await wait_for_results(queue, 3)
     assert {o["job"]: o["status"] for o in outcomes} == {
         "job-0": "succeeded", "job-1": "succeeded", "job-later": "succeeded"}
+
+
+async def test_a_running_pool_says_which_models_it_serves(tiny_engine, queue, blobs):
+    assert not await queue.is_served("tiny-random")
+    async with running_pool(tiny_engine, queue, blobs):
+        await asyncio.sleep(0.1)
+        assert await queue.is_served("tiny-random") and not await queue.is_served("sd15")
