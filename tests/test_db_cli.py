@@ -11,6 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from db.migrate import shipped_migrations
+
 
 def start_dreamloop(*args: str, env: dict[str, str]) -> subprocess.Popen:
     command = Path(sys.executable).parent / "dreamloop"
@@ -21,6 +23,9 @@ def start_dreamloop(*args: str, env: dict[str, str]) -> subprocess.Popen:
 def finish(process: subprocess.Popen) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=180)
     return process.returncode, out, err
+
+
+LATEST = len(shipped_migrations())
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -34,8 +39,9 @@ def test_two_migrate_processes_at_once_create_the_schema_once(cli_env, database_
     assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
     outputs = sorted(out for _, out, _ in results)
     assert outputs[0].startswith("applied 0001_initial.sql\n")
-    assert "created the schema: the database is at migration 1 of 1" in outputs[0]
-    assert outputs[1] == "nothing is missing: the database is at migration 1 of 1\n"
+    assert f"created the schema: the database is at migration {LATEST} of {LATEST}" in (
+        outputs[0])
+    assert outputs[1] == f"nothing is missing: the database is at migration {LATEST} of {LATEST}\n"
 
 
 def test_embedded_postgres_keeps_its_data_across_a_stop_and_start(cli_env, tmp_path):
@@ -47,7 +53,7 @@ def test_embedded_postgres_keeps_its_data_across_a_stop_and_start(cli_env, tmp_p
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()
     code, out, err = finish(start_dreamloop("migrate", env=env))
     assert code == 0, err
-    assert out == "nothing is missing: the database is at migration 1 of 1\n"
+    assert out == f"nothing is missing: the database is at migration {LATEST} of {LATEST}\n"
 
 
 def test_an_unreachable_database_is_one_line_and_exit_code_2(cli_env):
