@@ -13,6 +13,7 @@ from bot.cancel import Cancel
 from bot.delivery import Delivery
 from bot.imagine import Imagine
 from bot.info import Info
+from bot.leaderboard import LeaderboardCommand
 from bot.progress import ProgressRelay
 from bot.reconciler import Reconciler
 from bot.services import BotServices
@@ -47,7 +48,7 @@ class DreamloopBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS)
-        for cog in (Imagine, Cancel, Info, Show, Settings):
+        for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)

@@ -82,3 +82,13 @@ async def test_picks_are_rated_apart_and_checked_for_position_bias(db):
     assert sorted(slots) == sorted([1] * 60 + [2, 3, 4] * 10)
     assert board.standings == [] and board.position_biased  # one version: no battles
     assert board.slot_win_rates[0] > 0.6
+
+
+async def test_slash_leaderboard_shows_the_ratings_at_a_glance(double, db, stack):
+    await seed_votes(db)
+    await double.slash("bob", "general", "leaderboard")
+    board = await double.wait_for_message("general", lambda m: m.embeds, timeout=60)
+    [embed] = board.embeds
+    first, second = embed["description"].splitlines()
+    assert first.startswith("🥇 **strong** — ") and second.startswith("🥈 **weak** — ")
+    assert "300 battles" in first and embed["title"] == "Leaderboard — from votes"
