@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from bot.prompt import PromptError
 from db.connection import DatabaseUnavailable
+from db.exports import DEFAULT_SOURCES, SOURCES
 from dreamloop.settings import Settings, SettingsError, load_settings
 from generation.contract import InvalidRequest
 from generation.images import GRID_FORMATS
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--rounds", type=_positive(int), default=100, help="bootstrap rounds")
     board.add_argument("--json", action="store_true", help="end with one line of JSON")
     board.set_defaults(handler=_run_leaderboard)
+    _export_parser(commands)
 
     models = commands.add_parser("models", help="model versions and their A/B traffic weights")
     actions = models.add_subparsers(dest="action", metavar="ACTION")
@@ -257,6 +260,54 @@ def _run_leaderboard(settings: Settings, args: argparse.Namespace, console: Cons
 
     board = asyncio.run(read_leaderboard(settings, args.source, args.rounds, console))
     print_leaderboard(board, args.json)
+    return 0
+
+
+def _export_parser(commands) -> None:
+    export = commands.add_parser("export", help="the preference data as files: Pick-a-Pic v2 "
+                                 "parquet, KTO-style labels or arena battles")
+    export.add_argument("--format", dest="fmt", required=True,
+                        choices=("pickapic", "kto", "battles"),
+                        help="pickapic: pairs as Pick-a-Pic v2 parquet splits; kto: per-image "
+                        "likes and dislikes; battles: FastChat arena JSON")
+    export.add_argument("--out", type=Path, required=True, help="the folder to write into")
+    export.add_argument("--since", type=_iso_date, help="only data from then on (ISO date or "
+                        "time, UTC unless it says otherwise)")
+    export.add_argument("--sources", type=_sources, default=DEFAULT_SOURCES,
+                        help="pickapic and battles: which pairs, of " + ",".join(SOURCES)
+                        + " (default: " + ",".join(DEFAULT_SOURCES) + ")")
+    export.set_defaults(handler=_run_export)
+
+
+def _iso_date(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date such as 2026-05-01"
+                                         ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names or not set(names) <= set(SOURCES):
+        raise argparse.ArgumentTypeError(f"{text!r}: name one or more of {', '.join(SOURCES)}"
+                                         ", separated by commas")
+    return names
+
+
+def _run_export(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from dreamloop.exports import export, print_summary
+    from generation.blobs import BlobNotFound
+
+    if args.out.exists() and not args.out.is_dir():
+        raise OutputError(f"--out is {str(args.out)!r}: that is a file; name a folder")
+    try:
+        written = export(settings, args.fmt, args.out, args.sources, args.since, console)
+    except BlobNotFound as error:
+        console.print(f"[bold red]error:[/] {error}: the export stopped", highlight=False)
+        return 1
+    print_summary(written)
     return 0
 
 
