@@ -68,7 +68,8 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     async with db.acquire() as conn:
         kinds = [r["kind"] for r in await conn.fetch(
             "SELECT kind FROM feedback_events ORDER BY id")]
-    assert kinds == ["upscale_pick", "thumbs_up", "upscale_2x"]
+    assert kinds[0] == "upscale_pick"  # the two clicks after it are handled concurrently
+    assert sorted(kinds[1:]) == ["thumbs_up", "upscale_2x"]
 
     # 🔄: the same prompt with other seeds
     await double.click("bob", grid, f"dl:r:{job.id}")
