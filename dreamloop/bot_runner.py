@@ -35,17 +35,6 @@ async def run_bot(settings: Settings, pools: list | None = None,
         await asyncio.gather(*serving)
 
 
-async def migrate_database(settings: Settings) -> list[str]:
-    from db.connection import connect
-    from db.migrate import migrate
-
-    connection = await connect(services.database_url(settings))
-    try:
-        return await migrate(connection)
-    finally:
-        await connection.close()
-
-
 async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
     """Register the slash commands once per deploy (Discord allows 200 creates a day per
     guild), globally or in one guild; returns their names."""

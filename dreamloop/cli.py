@@ -199,7 +199,8 @@ def _sync_to(args: argparse.Namespace) -> int | bool | None:
 def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     import discord
 
-    from dreamloop.bot_runner import NO_TOKEN, migrate_database, run_bot
+    from dreamloop.bot_runner import NO_TOKEN, run_bot
+    from dreamloop.services import migrate_database
 
     if not settings.discord_token:
         raise SettingsError(NO_TOKEN)
@@ -314,11 +315,8 @@ def _run_export(settings: Settings, args: argparse.Namespace, console: Console) 
 def _run_models(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     from dreamloop import models
 
-    if args.action == "add":
-        asyncio.run(models.add_version(settings, args.name, args.model, args.source))
-    elif args.action == "weight":
-        asyncio.run(models.set_weight(settings, args.name, args.weight))
-    models.print_versions(asyncio.run(models.list_versions(settings)))
+    given = {key: getattr(args, key, None) for key in ("name", "model", "source", "weight")}
+    models.print_versions(asyncio.run(models.run_models(settings, args.action, **given)))
     return 0
 
 
@@ -330,18 +328,10 @@ def _at_least_zero(text: str) -> float:
 
 
 def _run_migrate(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    from db.connection import connect
-    from db.migrate import migrate, shipped_migrations
-    from dreamloop.services import database_url
+    from db.migrate import shipped_migrations
+    from dreamloop.services import migrate_database
 
-    async def run() -> list[str]:
-        connection = await connect(database_url(settings))
-        try:
-            return await migrate(connection)
-        finally:
-            await connection.close()
-
-    applied = asyncio.run(run())
+    applied = asyncio.run(migrate_database(settings))
     for name in applied:
         print(f"applied {name}")
     print(_migrate_verdict(len(applied), len(shipped_migrations())))

@@ -22,9 +22,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
-from db.connection import connect
 from db.exports import comparisons_for_export, image_feedback
-from dreamloop.services import blob_store, database_url
+from dreamloop.services import blob_store, database_connection
 from dreamloop.settings import Settings, SettingsError
 from flywheel.exports import (
     KTO_GRID_KINDS,
@@ -94,11 +93,8 @@ def export(settings: Settings, fmt: str, out: Path, sources: Sequence[str],
 
 def _fetch(settings: Settings, query: Callable, *args) -> list[dict]:
     async def run() -> list[dict]:
-        connection = await connect(database_url(settings))
-        try:
+        async with database_connection(settings) as connection:
             return await query(connection, *args)
-        finally:
-            await connection.close()
 
     return asyncio.run(run())
 

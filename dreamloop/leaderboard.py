@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from db.connection import connect
 from db.feedback import explicit_votes, picked_slots, version_battles
-from dreamloop.services import database_url
+from dreamloop.services import database_connection
 from dreamloop.settings import Settings
 from flywheel.leaderboard import Leaderboard, build_leaderboard
 
@@ -22,13 +21,10 @@ SOURCES = {"explicit": ["explicit"], "implicit": ["implicit_upscale"]}
 
 async def read_leaderboard(settings: Settings, source: str, rounds: int,
                            console: Console) -> Leaderboard:
-    connection = await connect(database_url(settings))
-    try:
+    async with database_connection(settings) as connection:
         battles = await version_battles(connection, SOURCES[source])
         slots = await picked_slots(connection)
         votes = await explicit_votes(connection)
-    finally:
-        await connection.close()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("bootstrap rounds", total=rounds)
         return build_leaderboard(source, battles, slots, votes, rounds,

@@ -10,53 +10,47 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from db.connection import connect
 from db.model_versions import (
     ModelVersion,
     ensure_model_version,
     list_model_versions,
     set_traffic_weight,
 )
-from dreamloop import services
+from dreamloop.services import database_connection, job_queue
 from dreamloop.settings import Settings, SettingsError
+from generation.queue import JobQueue
 from generation.registry import load_registry
 
 
-async def list_versions(settings: Settings) -> list[tuple[ModelVersion, bool]]:
-    """Every version, with whether a worker serves its model now."""
-    queue = services.job_queue(settings)
-    connection = await connect(services.database_url(settings))
+async def run_models(settings: Settings, action: str | None, name: str | None = None,
+                     model: str | None = None, source: str | None = None,
+                     weight: float | None = None) -> list[tuple[ModelVersion, bool]]:
+    """Add a version or set a weight (action "add" / "weight"), then every version with
+    whether a worker serves its model now; one connection each to PostgreSQL and Redis."""
+    queue = job_queue(settings)
     try:
-        versions = await list_model_versions(connection)
+        async with database_connection(settings) as connection:
+            if action == "add":
+                spec = load_registry(settings.models_file, settings.data_dir).get(model)
+                await ensure_model_version(connection, name, spec.name, source or spec.source)
+            elif action == "weight":
+                await _set_weight(connection, queue, name, weight)
+            return [(v, await queue.is_served(v.model))
+                    for v in await list_model_versions(connection)]
     finally:
-        await connection.close()
-    return [(v, await queue.is_served(v.model)) for v in versions]
+        await queue.redis.aclose()
 
 
-async def add_version(settings: Settings, name: str, model: str, source: str | None) -> None:
-    spec = load_registry(settings.models_file, settings.data_dir).get(model)
-    connection = await connect(services.database_url(settings))
-    try:
-        await ensure_model_version(connection, name, spec.name, source or spec.source)
-    finally:
-        await connection.close()
-
-
-async def set_weight(settings: Settings, name: str, weight: float) -> None:
+async def _set_weight(connection, queue: JobQueue, name: str, weight: float) -> None:
     """Refused for a version nobody serves: routing would send members' jobs nowhere."""
-    served = dict((v.name, (v, up)) for v, up in await list_versions(settings))
-    if name not in served:
+    version = next((v for v in await list_model_versions(connection) if v.name == name), None)
+    if version is None:
         raise SettingsError(f"there is no model version {name!r}: add it with "
                             f"`dreamloop models add {name} --model MODEL` first")
-    version, up = served[name]
-    if weight > 0 and not up:
+    if weight > 0 and not await queue.is_served(version.model):
         raise SettingsError(f"no worker serves {version.model!r} (the model of {name!r}) now: "
                             f"start one (`dreamloop worker --model {version.model}`) first")
-    connection = await connect(services.database_url(settings))
-    try:
-        await set_traffic_weight(connection, name, weight)
-    finally:
-        await connection.close()
+    await set_traffic_weight(connection, name, weight)
 
 
 def print_versions(rows: list[tuple[ModelVersion, bool]]) -> None:

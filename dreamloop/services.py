@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from dreamloop.settings import Settings
 
 
@@ -12,6 +15,26 @@ def database_url(settings: Settings) -> str:
     from db.embedded import start_embedded_postgres
 
     return start_embedded_postgres(settings.data_dir)
+
+
+@contextlib.asynccontextmanager
+async def database_connection(settings: Settings) -> AsyncIterator:
+    """One connection for a command's short work, closed afterwards."""
+    from db.connection import connect
+
+    connection = await connect(database_url(settings))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def migrate_database(settings: Settings) -> list[str]:
+    """Apply the migrations not yet applied; their names."""
+    from db.migrate import migrate
+
+    async with database_connection(settings) as connection:
+        return await migrate(connection)
 
 
 async def open_database_pool(settings: Settings):
