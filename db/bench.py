@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from db.connection import connect, create_pool
+from db.connection import create_pool, fresh_schema
 from db.jobs import complete_job, create_job, mark_running
 from db.migrate import migrate
 from db.model_versions import ensure_model_version
@@ -28,19 +27,13 @@ _REQUEST = GenerationRequest(kind=JobKind.IMAGINE, prompt="a red fox in snow", m
 
 
 async def bench_db(url: str, seconds: float, report: Callable[[str], None]) -> dict:
-    schema = f"dreamloop_bench_{os.getpid()}"
-    admin = await connect(url)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    try:
+    async with fresh_schema(url, "dreamloop_bench") as schema:
         pool = await create_pool(url, size=max(WRITER_COUNTS) + 1,
                                  server_settings={"search_path": schema})
         try:
             return await _measure(pool, seconds, report)
         finally:
             await pool.close()
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
 
 
 async def _measure(pool: asyncpg.Pool, seconds: float, report: Callable[[str], None]) -> dict:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -43,6 +46,28 @@ async def connect(url: str, server_settings: dict[str, str] | None = None) -> as
         raise DatabaseUnavailable(_cannot_connect(url, error)) from error
     await _init_connection(connection)
     return connection
+
+
+@contextlib.asynccontextmanager
+async def fresh_schema(url: str, prefix: str) -> AsyncIterator[str]:
+    """The name of a new, empty schema (prefix_ and a random part), dropped afterwards with
+    everything in it: for tests and benchmarks that must not touch real data."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await connect(url)
+    try:
+        await admin.execute(f"CREATE SCHEMA {name}")
+        try:
+            yield name
+        finally:
+            await admin.execute(f"DROP SCHEMA {name} CASCADE")
+    finally:
+        await admin.close()
+
+
+def with_schema(url: str, schema: str) -> str:
+    """The URL whose connections see only schema (asyncpg passes unknown URL parameters to
+    the server as settings)."""
+    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
 
 
 def _cannot_connect(url: str, error: Exception) -> str:

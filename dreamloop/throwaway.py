@@ -10,35 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from db.connection import connect
+from db.connection import fresh_schema, with_schema
 from dreamloop.settings import Settings
-from generation.redis_connection import connect_redis
+from generation.redis_connection import connect_redis, delete_keys
 
 
 @contextlib.asynccontextmanager
 async def database(settings: Settings, folder: Path, prefix: str) -> AsyncIterator[str]:
     """The URL of a fresh, empty schema named prefix_…, dropped afterwards."""
     with _postgres_server(settings, folder) as url:
-        schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        admin = await connect(url)
-        try:
-            await admin.execute(f"CREATE SCHEMA {schema}")
-            try:
-                yield with_schema(url, schema)
-            finally:
-                await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        finally:
-            await admin.close()
-
-
-def with_schema(url: str, schema: str) -> str:
-    # asyncpg passes unknown URL parameters to the server as settings.
-    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+        async with fresh_schema(url, prefix) as schema:
+            yield with_schema(url, schema)
 
 
 @contextlib.asynccontextmanager
@@ -49,9 +35,7 @@ async def redis(settings: Settings, folder: Path, prefix: str) -> AsyncIterator[
         try:
             yield url, client
         finally:
-            stale = [key async for key in client.scan_iter(match=f"{prefix}*")]
-            if stale:
-                await client.delete(*stale)
+            await delete_keys(client, prefix)
             await client.aclose()
 
 

@@ -23,7 +23,7 @@ from generation.engine import Engine
 from generation.keys import Keys
 from generation.pool import PoolSettings, SamplingPool
 from generation.queue import JobQueue
-from generation.redis_connection import connect_redis
+from generation.redis_connection import connect_redis, delete_keys
 
 
 async def bench_pool(engine: Engine, redis_url: str, jobs: int, max_batch: int,
@@ -48,7 +48,7 @@ async def bench_pool(engine: Engine, redis_url: str, jobs: int, max_batch: int,
             report("queue latency, one job at a time…")
             waits = await _queue_latency(pool, requests[:20])
         finally:
-            await _delete_keys(client, keys)
+            await delete_keys(client, keys.prefix)
             await client.aclose()
     return _figures(engine, jobs, max_batch, direct_s, pool_s, waits)
 
@@ -97,12 +97,6 @@ async def _wait_for_results(queue: JobQueue, count: int) -> None:
         for _, entries in reply or []:
             seen += len(entries)
             last = entries[-1][0]
-
-
-async def _delete_keys(client, keys: Keys) -> None:
-    stale = [key async for key in client.scan_iter(match=f"{keys.prefix}*")]
-    if stale:
-        await client.delete(*stale)
 
 
 def _percentile(values: list[int], percent: int) -> int:

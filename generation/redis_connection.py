@@ -29,6 +29,12 @@ def connect_redis(url: str) -> redis.Redis:
         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 
 
+async def delete_keys(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under prefix (a test's, a benchmark's or a command's own); how many."""
+    stale = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    return await client.delete(*stale) if stale else 0
+
+
 def start_embedded_redis(data_dir: Path) -> str:
     """Start (or join) a Redis server under data_dir/redis; returns its URL.
 

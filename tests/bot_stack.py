@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from db.connection import with_schema
 from generation.blobs import LocalBlobStore
-from tests.test_db_cli import with_schema
 from tests.test_worker import Worker
 
 

@@ -55,16 +55,10 @@ def database_url(tmp_path_factory) -> str:
 @pytest.fixture
 async def db_schema(database_url):
     """A fresh, empty schema for one test, dropped afterwards."""
-    import asyncpg
+    from db.connection import fresh_schema
 
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f"CREATE SCHEMA {name}")
-    try:
+    async with fresh_schema(database_url, "test") as name:
         yield name
-    finally:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        await admin.close()
 
 
 @pytest.fixture
@@ -105,15 +99,13 @@ def keys():
 
 @pytest.fixture
 async def redis_client(redis_url, keys):
-    from generation.redis_connection import connect_redis
+    from generation.redis_connection import connect_redis, delete_keys
 
     client = connect_redis(redis_url)
     try:
         yield client
     finally:
-        stale = [key async for key in client.scan_iter(match=f"{keys.prefix}*")]
-        if stale:
-            await client.delete(*stale)
+        await delete_keys(client, keys.prefix)
         await client.aclose()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from db.connection import with_schema
 from db.migrate import shipped_migrations
 
 
@@ -26,11 +27,6 @@ def finish(process: subprocess.Popen) -> tuple[int, str, str]:
 
 
 LATEST = len(shipped_migrations())
-
-
-def with_schema(url: str, schema: str) -> str:
-    # asyncpg passes unknown URL parameters to the server as settings.
-    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
 
 
 def test_two_migrate_processes_at_once_create_the_schema_once(cli_env, database_url, db_schema):

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from db.connection import with_schema
 from db.feedback import Comparison, FeedbackEvent, record_comparison, record_feedback
 from db.images import job_images
 from db.jobs import complete_job, create_job
@@ -22,7 +23,6 @@ from flywheel.exports import clean_prompt, split_of
 from generation.blobs import LocalBlobStore
 from tests.factories import imagine_request, result_for
 from tests.test_cli import dreamloop
-from tests.test_db_cli import with_schema
 
 SALT = "a-test-salt-0123456789abcdef"
 # snowflake-sized ids, so that finding one in a file cannot be a coincidence

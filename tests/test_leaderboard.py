@@ -7,6 +7,7 @@ import json
 import random
 from datetime import UTC, datetime
 
+from db.connection import with_schema
 from db.feedback import (
     Comparison,
     FeedbackEvent,
@@ -21,7 +22,6 @@ from db.model_versions import ensure_model_version
 from flywheel.leaderboard import build_leaderboard
 from tests.factories import imagine_request, result_for
 from tests.test_cli import dreamloop
-from tests.test_db_cli import with_schema
 
 
 async def grid_of(conn, version: str, seed: int) -> list:

@@ -3,9 +3,9 @@ serves is refused."""
 
 from __future__ import annotations
 
+from db.connection import with_schema
 from generation.queue import JobQueue
 from tests.test_cli import dreamloop
-from tests.test_db_cli import with_schema
 
 
 async def test_versions_get_weights_only_when_served(database_url, db_schema, redis_url, keys,

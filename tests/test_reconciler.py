@@ -12,6 +12,7 @@ from db.jobs import create_job
 from db.model_versions import ensure_model_version
 from generation.blobs import LocalBlobStore
 from generation.queue import JobQueue
+from generation.redis_connection import delete_keys
 from tests.factories import imagine_request
 from tests.test_pool import running_pool, wait_for_results
 
@@ -31,8 +32,7 @@ async def age_all_jobs(services: BotServices) -> None:
 
 async def flush(services: BotServices) -> None:
     """What a Redis flush or restart without persistence does to our keys."""
-    keys = [k async for k in services.queue.redis.scan_iter(match=f"{services.queue.keys.prefix}*")]
-    await services.queue.redis.delete(*keys)
+    await delete_keys(services.queue.redis, services.queue.keys.prefix)
 
 
 async def test_jobs_lost_in_a_flush_are_queued_again_once(services):
