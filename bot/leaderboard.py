@@ -9,10 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from db.feedback import explicit_votes, picked_slots, version_battles
-from flywheel.leaderboard import Leaderboard, build_leaderboard
+from db.feedback import leaderboard_rows
+from flywheel.leaderboard import SOURCE_NAMES, SOURCES, Leaderboard, build_leaderboard
 
-SOURCES = {"votes": ["explicit"], "picks": ["implicit_upscale"]}
 SHOWN = 10  # versions in the embed
 MEDALS = ("🥇", "🥈", "🥉")
 
@@ -23,21 +22,21 @@ class LeaderboardCommand(commands.Cog):
 
     @app_commands.command(name="leaderboard")
     @app_commands.describe(source="members' votes from /rate (default), or their U picks")
-    @app_commands.choices(source=[app_commands.Choice(name=n, value=n) for n in SOURCES])
-    async def leaderboard(self, interaction: discord.Interaction, source: str = "votes") -> None:
+    @app_commands.choices(source=[app_commands.Choice(name=name, value=source)
+                                  for source, name in SOURCE_NAMES.items()])
+    async def leaderboard(self, interaction: discord.Interaction,
+                          source: str = "explicit") -> None:
         """Which model version the community prefers, with 95% intervals."""
         await interaction.response.defer(thinking=True)
         async with self.bot.services.db.acquire() as conn:
-            battles = await version_battles(conn, SOURCES[source])
-            slots = await picked_slots(conn)
-            votes = await explicit_votes(conn)
+            battles, slots, votes = await leaderboard_rows(conn, SOURCES[source])
         # The bootstrap is CPU work (100 refits): off the event loop.
         board = await asyncio.to_thread(build_leaderboard, source, battles, slots, votes)
         await interaction.followup.send(embed=leaderboard_embed(board))
 
 
 def leaderboard_embed(board: Leaderboard) -> discord.Embed:
-    embed = discord.Embed(title=f"Leaderboard — from {board.source}",
+    embed = discord.Embed(title=f"Leaderboard — from {SOURCE_NAMES[board.source]}",
                           colour=discord.Colour.gold())
     lines = [f"{MEDALS[i] if i < 3 else f'`{i + 1}.`'} **{s.version}** — {s.rating:.0f} "
              f"({s.low:.0f}–{s.high:.0f}), {s.battles} battles"

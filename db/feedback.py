@@ -107,3 +107,10 @@ async def explicit_votes(conn: asyncpg.Connection, since: datetime | None = None
         since)
     return [((row["low"], row["high"]), row["member_id"], row["outcome"], row["created_at"])
             for row in rows]
+
+
+async def leaderboard_rows(conn: asyncpg.Connection, sources: list[str]) -> tuple:
+    """What a leaderboard is built from: (battles between versions from these sources,
+    the slots of all U picks, all explicit votes)."""
+    return (await version_battles(conn, sources), await picked_slots(conn),
+            await explicit_votes(conn))

@@ -10,21 +10,16 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from db.feedback import explicit_votes, picked_slots, version_battles
+from db.feedback import leaderboard_rows
 from dreamloop.services import database_connection
 from dreamloop.settings import Settings
-from flywheel.leaderboard import Leaderboard, build_leaderboard
-
-# which comparisons each leaderboard reads: votes and picks are never mixed silently
-SOURCES = {"explicit": ["explicit"], "implicit": ["implicit_upscale"]}
+from flywheel.leaderboard import SOURCE_NAMES, SOURCES, Leaderboard, build_leaderboard
 
 
 async def read_leaderboard(settings: Settings, source: str, rounds: int,
                            console: Console) -> Leaderboard:
     async with database_connection(settings) as connection:
-        battles = await version_battles(connection, SOURCES[source])
-        slots = await picked_slots(connection)
-        votes = await explicit_votes(connection)
+        battles, slots, votes = await leaderboard_rows(connection, SOURCES[source])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("bootstrap rounds", total=rounds)
         return build_leaderboard(source, battles, slots, votes, rounds,
@@ -33,7 +28,7 @@ async def read_leaderboard(settings: Settings, source: str, rounds: int,
 
 def print_leaderboard(board: Leaderboard, as_json: bool) -> None:
     table = Table("#", "model version", "rating", "95% interval", "battles", "W", "L", "T",
-                  title=f"dreamloop leaderboard ({board.source} {_what(board.source)})")
+                  title=f"dreamloop leaderboard ({board.source} {SOURCE_NAMES[board.source]})")
     for rank, s in enumerate(board.standings, start=1):
         table.add_row(str(rank), s.version, f"{s.rating:.0f}", f"{s.low:.0f} – {s.high:.0f}",
                       str(s.battles), str(s.wins), str(s.losses), str(s.ties))
@@ -42,10 +37,6 @@ def print_leaderboard(board: Leaderboard, as_json: bool) -> None:
     console.print(_checks(board))
     if as_json:
         print(json.dumps(_finite(board.to_dict())), flush=True)
-
-
-def _what(source: str) -> str:
-    return "votes" if source == "explicit" else "picks"
 
 
 def _checks(board: Leaderboard) -> str:

@@ -11,6 +11,11 @@ from datetime import date
 
 from flywheel.ratings import Battle, agreement, bootstrap_intervals, position_bias, votes_per_day
 
+# leaderboard source → the comparison sources it reads (votes and picks are never mixed
+# silently), and the word a person reads for it
+SOURCES = {"explicit": ["explicit"], "implicit": ["implicit_upscale"]}
+SOURCE_NAMES = {"explicit": "votes", "implicit": "picks"}
+
 
 @dataclass(frozen=True)
 class Standing:
