@@ -239,8 +239,8 @@ async def dispatch_waiting(conn: asyncpg.Connection, member_id: int,
                 LIMIT greatest(0, $2 - (SELECT count(*) FROM jobs
                                         WHERE member_id = $1 AND dispatched_at IS NOT NULL
                                           AND status IN ('queued', 'running'))))
-            UPDATE jobs SET dispatched_at = now() FROM next WHERE jobs.id = next.id
-            RETURNING {", ".join(f"jobs.{name}" for name in Job.__dataclass_fields__)}""",
+            UPDATE jobs SET dispatched_at = now() WHERE id IN (SELECT id FROM next)
+            RETURNING {_COLUMNS}""",
         member_id, max_in_flight)
     return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
 
