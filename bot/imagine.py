@@ -133,8 +133,10 @@ class Imagine(commands.Cog):
         lane = "" if job.lane == "fast" else (
             " in the relax lane (your choice, or today's fast GPU time is spent: it renews "
             "at 00:00 UTC)")
+        idle = "" if await services.queue.is_served(job.model) else (
+            f" No worker is drawing with {job.model} right now: it starts when one does.")
         await interaction.followup.send(
-            f"Queued as job {job.id}{lane}, seed {job.request.seed}.", ephemeral=True)
+            f"Queued as job {job.id}{lane}, seed {job.request.seed}.{idle}", ephemeral=True)
 
 
 def _with_aspect(parsed: ParsedPrompt, option: str | None, default: str | None) -> ParsedPrompt:

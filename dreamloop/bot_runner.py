@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import signal
 
 import discord
 import yarl
@@ -21,12 +23,18 @@ NO_TOKEN = ("dreamloop needs a Discord bot token: create an application at "
 
 
 async def run_bot(settings: Settings, pools: list | None = None,
-                  sync_to: int | bool | None = False) -> None:
+                  sync_to: int | bool | None = False, default_model: str | None = None) -> None:
     """Serve Discord until stopped: commands, buttons, delivery, reconciling; and the given
-    sampling pools in this same process (`dreamloop run`). sync_to: see DreamloopBot."""
-    bot = await _build(settings, deliver=True, sync_to=sync_to)
+    sampling pools in this same process (`dreamloop run`). sync_to: see DreamloopBot.
+    default_model: the model of jobs nobody chose one for, instead of the registry's (for
+    `dreamloop run --model M`, whose workers serve M)."""
+    bot = await _build(settings, deliver=True, sync_to=sync_to, default_model=default_model)
     stop = asyncio.Event()
     serving = [asyncio.create_task(pool.run(stop)) for pool in pools or []]
+    # SIGTERM (docker stop, systemd) ends like Ctrl-C: the bot logs out, the pools finish the
+    # batch in hand, and the process exits normally, so embedded servers are stopped too.
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, lambda: asyncio.ensure_future(bot.close()))
     try:
         async with bot:
             await bot.start(settings.discord_token)
@@ -45,13 +53,16 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
     return [command.name for command in synced]
 
 
-async def _build(settings: Settings, deliver: bool,
-                 sync_to: int | bool | None = False) -> DreamloopBot:
+async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None = False,
+                 default_model: str | None = None) -> DreamloopBot:
     if not settings.discord_token:
         raise SettingsError(NO_TOKEN)
     _point_discord_py(settings)
+    registry = load_registry(settings.models_file, settings.data_dir)
+    if default_model is not None:
+        registry = dataclasses.replace(registry, default=registry.get(default_model).name)
     bot_services = BotServices(
-        registry=load_registry(settings.models_file, settings.data_dir),
+        registry=registry,
         db=await services.open_database_pool(settings), queue=services.job_queue(settings),
         blobs=services.blob_store(settings), image_origins=settings.discord_cdn_origins,
         limits=Limits(max_running=settings.max_running, max_queued=settings.max_queued,

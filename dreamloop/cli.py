@@ -209,7 +209,9 @@ def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> 
     for name in asyncio.run(migrate_database(settings)):
         console.print(f"database: applied {name}")
     pools = _local_pools(settings, args.model)
-    asyncio.run(run_bot(settings, pools, sync_to=_sync_to(args)))
+    # Jobs nobody chose a model for go to what this machine serves, not an unserved default.
+    asyncio.run(run_bot(settings, pools, sync_to=_sync_to(args),
+                        default_model=args.model[0] if args.model else None))
     return 0
 
 

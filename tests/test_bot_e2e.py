@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
+import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -12,7 +16,7 @@ from PIL import Image
 from db.images import get_image
 from db.jobs import get_job
 from generation.blobs import grid_key, image_key
-from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env, told
+from tests.bot_stack import BotProcess, is_grid, reply_to, told
 from tests.test_worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
@@ -167,20 +171,31 @@ async def test_info_cancel_and_show(double, db, stack):
                    for m in double.channel_messages("general"))
 
 
-async def test_dreamloop_run_is_bot_and_worker_in_one_process(
-        double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
-    env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path)
-    everything = BotProcess(env, tmp_path / "run.log", "run", "--sync-commands", "--guild",
+async def test_dreamloop_run_on_the_embedded_default_is_the_whole_product(double, cli_env):
+    """The README's main job: only a token (and here the double's addresses) set, so
+    PostgreSQL and Redis are embedded under the data folder; SIGTERM stops it cleanly,
+    embedded servers included."""
+    # A short folder: PostgreSQL's socket path must fit in 107 bytes.
+    data = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))
+    env = cli_env | {"DREAMLOOP_DATA_DIR": str(data), "DREAMLOOP_DISCORD_TOKEN": double.token,
+                     "DREAMLOOP_DISCORD_API_BASE": double.api_base,
+                     "DREAMLOOP_DISCORD_GATEWAY_URL": double.gateway_url}
+    everything = BotProcess(env, data / "run.log", "run", "--sync-commands", "--guild",
                             str(double.guild_id), "--model", "tiny-random")
     everything.start()
     try:
-        await double.wait_until_connected(timeout=90)
+        await double.wait_until_connected(timeout=120)
         await double._until(lambda: double.command_syncs == 1, 30, "no command sync")
-        await double.slash("alice", "art", "imagine", prompt="a lighthouse", model="tiny-random")
+        # No model named: `run --model tiny-random` makes what it serves the default.
+        await double.slash("alice", "art", "imagine", prompt="a lighthouse")
         grid = await double.wait_for_message("art", is_grid, timeout=120)
         assert "a lighthouse" in grid.content
+        everything.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(everything.process.wait, 60) == 0
+        assert not (data / "postgres" / "postmaster.pid").exists()  # embedded server stopped
     finally:
         everything.kill()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 async def test_a_result_20_minutes_after_the_command_is_still_delivered(double, db, stack):

@@ -79,3 +79,9 @@ async def test_a_channel_closed_to_the_bot_fails_the_job_after_one_attempt(doubl
     assert (await status())[1].startswith("cannot post in its channel: Missing Access")
     await asyncio.sleep(2)
     assert double.refused_posts("art") == 1  # no retry storm
+
+
+async def test_a_job_for_a_model_no_worker_serves_says_so(double, db, stack):
+    await double.slash("alice", "general", "imagine", prompt="a moon", model="sd15")
+    await told(double, "alice", "No worker is drawing with sd15 right now: it starts when "
+                                "one does.")
