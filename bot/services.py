@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -38,6 +39,9 @@ class BotServices:
     blobs: BlobStore
     limits: Limits = field(default_factory=Limits)
     image_origins: tuple[str, ...] = DISCORD_CDN  # where image prompts may be fetched from
+    # Guilds whose Manage Server members may set traffic weights (/models weight); empty:
+    # only while the bot is in exactly one guild. See bot/models.py.
+    admin_guilds: tuple[int, ...] = ()
 
     async def start_job(self, request: GenerationRequest, interaction_id: int | None,
                         parent_image_id: int | None = None,
@@ -93,6 +97,56 @@ class BotServices:
         except (redis.RedisError, OSError) as error:
             # Recorded in PostgreSQL: the reconciler queues it once Redis is back.
             log.warning("job %d recorded but not queued yet (%s)", job.id, error)
+
+
+class WeightRefused(ValueError):
+    """A traffic weight cannot be set as asked; the message says what is allowed."""
+
+
+async def check_traffic_weight(conn: asyncpg.Connection, queue: JobQueue, name: str,
+                               weight: float) -> ModelVersion:
+    """The version called name, when it may get this traffic weight (`dreamloop models
+    weight` and /models weight alike); WeightRefused says why not. A positive weight for a
+    version whose model no worker serves now is refused: routing would send jobs nowhere."""
+    if not (math.isfinite(weight) and weight >= 0):
+        raise WeightRefused(f"{weight!r} is not a traffic weight: use a number of at least 0 "
+                            f"(0 takes the version out of routing)")
+    versions = await list_model_versions(conn)
+    version = next((v for v in versions if v.name == name), None)
+    if version is None:
+        known = ", ".join(repr(v.name) for v in versions) or "none yet"
+        raise WeightRefused(f"there is no model version {name!r} (the versions: {known}): add "
+                            f"it with `dreamloop models add {name} --model MODEL` first")
+    if weight > 0 and not await queue.is_served(version.model):
+        raise WeightRefused(f"no worker serves {version.model!r} (the model of {name!r}) now: "
+                            f"start one (`dreamloop worker --model {version.model}`) first; "
+                            f"a weight of 0 is always allowed")
+    return version
+
+
+def traffic_shares(rows: list[tuple[ModelVersion, bool]]) -> list[float]:
+    """Each version's share of routed jobs now, given whether a worker serves it: its weight
+    over the weights of the served versions (what route draws from); 0 when unserved."""
+    total = sum(v.traffic_weight for v, served in rows if served)
+    return [v.traffic_weight / total if served and total else 0.0 for v, served in rows]
+
+
+def weights_refusal(guild_id: int | None, admin_guilds: tuple[int, ...],
+                    guild_count: int) -> str | None:
+    """Why traffic weights may not be set from this guild, or None when they may. They are
+    shared by every guild the bot is in, so Manage Server in any one is not enough: the guild
+    must be listed in admin_guilds, or, when none is, be the only guild the bot is in."""
+    if admin_guilds:
+        if guild_id in admin_guilds:
+            return None
+        return (f"Traffic weights are shared by every server the bot is in, so only the "
+                f"servers listed in DREAMLOOP_ADMIN_GUILDS may set them, and this one "
+                f"({guild_id}) is not listed.")
+    if guild_count == 1:
+        return None
+    return (f"Traffic weights are shared by every server the bot is in ({guild_count} now), "
+            f"so they can be set here only once the bot's operator lists this server's id "
+            f"({guild_id}) in DREAMLOOP_ADMIN_GUILDS.")
 
 
 def new_seed() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from bot.services import WeightRefused, check_traffic_weight, traffic_shares
 from db.model_versions import (
     ModelVersion,
     ensure_model_version,
@@ -42,22 +43,17 @@ async def run_models(settings: Settings, action: str | None, name: str | None = 
 
 
 async def _set_weight(connection, queue: JobQueue, name: str, weight: float) -> None:
-    """Refused for a version nobody serves: routing would send members' jobs nowhere."""
-    version = next((v for v in await list_model_versions(connection) if v.name == name), None)
-    if version is None:
-        raise SettingsError(f"there is no model version {name!r}: add it with "
-                            f"`dreamloop models add {name} --model MODEL` first")
-    if weight > 0 and not await queue.is_served(version.model):
-        raise SettingsError(f"no worker serves {version.model!r} (the model of {name!r}) now: "
-                            f"start one (`dreamloop worker --model {version.model}`) first")
+    """Refused as /models weight refuses it (check_traffic_weight says why)."""
+    try:
+        await check_traffic_weight(connection, queue, name, weight)
+    except WeightRefused as error:
+        raise SettingsError(str(error)) from None
     await set_traffic_weight(connection, name, weight)
 
 
 def print_versions(rows: list[tuple[ModelVersion, bool]]) -> None:
-    total = sum(v.traffic_weight for v, up in rows if up)
     table = Table("version", "model", "weight", "share now", "served", title="model versions")
-    for version, up in rows:
-        share = version.traffic_weight / total if up and total else 0.0
+    for (version, up), share in zip(rows, traffic_shares(rows), strict=True):
         table.add_row(version.name, version.model, f"{version.traffic_weight:g}",
                       f"{100 * share:.0f}%", "yes" if up else "no")
     Console().print(table)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PositiveInt, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.image_prompt import DISCORD_CDN
 
@@ -34,6 +36,10 @@ class Settings(BaseSettings):
     discord_gateway_url: str | None = None
     # Image prompts are fetched only from these (JSON list); a double's own for tests.
     discord_cdn_origins: tuple[str, ...] = DISCORD_CDN
+    # Model versions' traffic weights are shared by every server the bot is in: the guild ids
+    # (JSON list) whose Manage Server members may set them with /models weight. Empty: only
+    # while the bot is in exactly one guild (a hobbyist's own server).
+    admin_guilds: Annotated[tuple[PositiveInt, ...], NoDecode] = ()
     redis_url: str | None = None  # None: an embedded Redis under data_dir
     redis_prefix: str = "dreamloop:"  # every key starts with it (generation/keys.py)
     blob_url: str | None = None  # a folder, file:// or s3://bucket/prefix; None: data_dir/blobs
@@ -55,6 +61,22 @@ class Settings(BaseSettings):
         if path is not None and not path.is_file():
             raise ValueError(f"there is no file at {path}")
         return path
+
+    @field_validator("admin_guilds", mode="before")
+    @classmethod
+    def _guild_ids(cls, value):
+        # Read here (NoDecode), so a value that is not a JSON list gets a sentence, not
+        # pydantic-settings' "error parsing value"; an empty value means none.
+        if not isinstance(value, str):
+            return value
+        try:
+            ids = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError:
+            ids = None
+        if not isinstance(ids, list):
+            raise ValueError(f"{value!r} is not a JSON list of guild ids, like "
+                             f"[123456789012345678]")
+        return ids
 
 
 def load_settings() -> Settings:

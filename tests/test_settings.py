@@ -96,3 +96,23 @@ async def test_the_pool_is_built_from_the_settings(monkeypatch, database_url):
         assert await pool.fetchval("SELECT '{\"a\": [1]}'::jsonb") == {"a": [1]}
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize(("value", "guilds"), [
+    (None, ()), ("", ()), ("[]", ()), ('[123456789012345678, "42"]', (123456789012345678, 42))])
+def test_admin_guilds_are_a_json_list_of_ids(monkeypatch, value, guilds):
+    if value is not None:
+        monkeypatch.setenv("DREAMLOOP_ADMIN_GUILDS", value)
+    assert load_settings().admin_guilds == guilds
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("123", "DREAMLOOP_ADMIN_GUILDS: '123' is not a JSON list of guild ids, like "
+            "[123456789012345678]"),
+    ("1,2", "DREAMLOOP_ADMIN_GUILDS: '1,2' is not a JSON list of guild ids"),
+    ("[0]", "DREAMLOOP_ADMIN_GUILDS_0: Input should be greater than 0"),
+])
+def test_admin_guilds_that_are_not_ids_stop_start_up(monkeypatch, value, message):
+    monkeypatch.setenv("DREAMLOOP_ADMIN_GUILDS", value)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings()
