@@ -14,6 +14,7 @@ from bot.delivery import Delivery
 from bot.imagine import Imagine
 from bot.info import Info
 from bot.leaderboard import LeaderboardCommand
+from bot.models import ModelsCommand
 from bot.progress import ProgressRelay
 from bot.reconciler import Reconciler
 from bot.services import BotServices
@@ -48,7 +49,8 @@ class DreamloopBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS)
-        for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand):
+        for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand,
+                    ModelsCommand):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)

@@ -53,8 +53,8 @@ async def sync_commands(double, env: dict) -> None:
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(sync.communicate(), 120)
     assert sync.returncode == 0, err.decode()
-    assert "synced 6 command(s)" in out.decode() and (
-        "/imagine, /cancel, /info, /show, /settings, /leaderboard" in out.decode())
+    assert "synced 7 command(s)" in out.decode() and (
+        "/imagine, /cancel, /info, /show, /settings, /leaderboard, /models" in out.decode())
 
 
 @pytest.fixture
