@@ -15,18 +15,22 @@ DEFAULT_SOURCES = ("explicit", "implicit_upscale")
 
 
 async def comparisons_for_export(conn: asyncpg.Connection, sources: Sequence[str],
-                                 since: datetime | None = None) -> list[dict]:
-    """Comparisons of the given sources made at or after `since`, oldest first. Each row has
-    the comparison's id, prompt, label, source, member_id, shown_slot_a/b, decision_ms and
-    created_at, and for each image (a_ and b_ prefixes) its id, blob_key, seed, sha256, model
-    (the model version's name), and the steps and guidance its job was drawn with."""
+                                 since: datetime | None = None,
+                                 include_unreliable: bool = False) -> list[dict]:
+    """Comparisons of the given sources made at or after `since`, oldest first, without the
+    votes of members found unreliable by their control pairs unless include_unreliable. Each
+    row has the comparison's id, prompt, label, source, member_id, shown_slot_a/b,
+    decision_ms, created_at and reliability (the member's control accuracy, None before
+    their first control), and for each image (a_ and b_ prefixes) its id, blob_key, seed,
+    sha256, model (the model version's name), and the steps and guidance its job was drawn
+    with."""
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown or not sources:
         raise ValueError(f"sources is {list(sources)!r}: name one or more of "
                          f"{', '.join(SOURCES)}")
     rows = await conn.fetch(
         """SELECT c.id, c.prompt, c.label, c.source, c.member_id, c.shown_slot_a,
-                  c.shown_slot_b, c.decision_ms, c.created_at,
+                  c.shown_slot_b, c.decision_ms, c.created_at, r.reliability,
                   ia.id AS a_id, ia.blob_key AS a_blob_key, ia.seed AS a_seed,
                   ia.sha256 AS a_sha256, va.name AS a_model,
                   (ja.request->>'steps')::bigint AS a_steps,
@@ -42,9 +46,11 @@ async def comparisons_for_export(conn: asyncpg.Connection, sources: Sequence[str
            JOIN images AS ib ON ib.id = c.image_b_id
            JOIN jobs AS jb ON jb.id = ib.job_id
            JOIN model_versions AS vb ON vb.id = ib.model_version_id
+           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
            WHERE c.source = ANY($1::text[])
              AND ($2::timestamptz IS NULL OR c.created_at >= $2)
-           ORDER BY c.id""", list(sources), since)
+             AND ($3 OR NOT (c.source = 'explicit' AND coalesce(r.unreliable, false)))
+           ORDER BY c.id""", list(sources), since, include_unreliable)
     return [dict(row) for row in rows]
 
 

@@ -71,7 +71,8 @@ async def record_comparison(conn: asyncpg.Connection, pair: Comparison) -> int |
 async def version_battles(conn: asyncpg.Connection, sources: list[str],
                           since: datetime | None = None) -> list[tuple[str, str, str]]:
     """(version of image a, version of image b, label) for comparisons of images made by two
-    different model versions: what the leaderboard rates."""
+    different model versions: what the leaderboard rates. Unreliable members' votes are
+    left out (db/migrations/0004_rate.sql)."""
     rows = await conn.fetch(
         """SELECT va.name AS a, vb.name AS b, c.label
            FROM comparisons AS c
@@ -79,8 +80,10 @@ async def version_battles(conn: asyncpg.Connection, sources: list[str],
            JOIN images AS ib ON ib.id = c.image_b_id
            JOIN model_versions AS va ON va.id = ia.model_version_id
            JOIN model_versions AS vb ON vb.id = ib.model_version_id
+           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
            WHERE c.source = ANY($1) AND ia.model_version_id <> ib.model_version_id
              AND ($2::timestamptz IS NULL OR c.created_at >= $2)
+             AND NOT (c.source = 'explicit' AND coalesce(r.unreliable, false))
            ORDER BY c.id""", sources, since)
     return [(row["a"], row["b"], row["label"]) for row in rows]
 
@@ -96,14 +99,17 @@ async def picked_slots(conn: asyncpg.Connection, since: datetime | None = None) 
 
 async def explicit_votes(conn: asyncpg.Connection, since: datetime | None = None) -> list:
     """(pair, member, outcome, when) of every explicit vote, the outcome as seen from the
-    lower image id, whichever side each image was shown on (for agreement)."""
+    lower image id, whichever side each image was shown on (for agreement). Unreliable
+    members' votes are left out."""
     rows = await conn.fetch(
         """SELECT least(image_a_id, image_b_id) AS low, greatest(image_a_id, image_b_id) AS high,
-                  member_id, created_at,
+                  c.member_id, created_at,
                   CASE WHEN label IN ('a', 'b') AND image_a_id > image_b_id
                        THEN translate(label, 'ab', 'ba') ELSE label END AS outcome
-           FROM comparisons
-           WHERE source = 'explicit' AND ($1::timestamptz IS NULL OR created_at >= $1)""",
+           FROM comparisons AS c
+           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
+           WHERE source = 'explicit' AND ($1::timestamptz IS NULL OR created_at >= $1)
+             AND NOT coalesce(r.unreliable, false)""",
         since)
     return [((row["low"], row["high"]), row["member_id"], row["outcome"], row["created_at"])
             for row in rows]

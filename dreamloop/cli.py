@@ -279,6 +279,9 @@ def _export_parser(commands) -> None:
     export.add_argument("--sources", type=_sources, default=DEFAULT_SOURCES,
                         help="pickapic and battles: which pairs, of " + ",".join(SOURCES)
                         + " (default: " + ",".join(DEFAULT_SOURCES) + ")")
+    export.add_argument("--include-unreliable", action="store_true",
+                        help="pickapic and battles: keep the votes of members who failed their "
+                        "/rate control pairs (left out by default)")
     export.set_defaults(handler=_run_export)
 
 
@@ -306,7 +309,8 @@ def _run_export(settings: Settings, args: argparse.Namespace, console: Console) 
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"--out is {str(args.out)!r}: that is a file; name a folder")
     try:
-        written = export(settings, args.fmt, args.out, args.sources, args.since, console)
+        written = export(settings, args.fmt, args.out, args.sources, args.since, console,
+                         include_unreliable=args.include_unreliable)
     except BlobNotFound as error:
         console.print(f"[bold red]error:[/] {error}: the export stopped", highlight=False)
         return 1

@@ -70,9 +70,11 @@ def export_salt(settings: Settings) -> str:
 
 
 def export(settings: Settings, fmt: str, out: Path, sources: Sequence[str],
-           since: datetime | None, console: Console) -> list[Written]:
+           since: datetime | None, console: Console,
+           include_unreliable: bool = False) -> list[Written]:
     """Write one format's files into the folder `out` (made if missing); what was written.
-    sources: the comparisons' sources (pickapic, battles); since: only data from then on."""
+    sources: the comparisons' sources (pickapic, battles); since: only data from then on;
+    include_unreliable: keep the votes of members who failed their control pairs."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt is {fmt!r}: allowed: {', '.join(FORMATS)}")
     salt = export_salt(settings)
@@ -82,7 +84,8 @@ def export(settings: Settings, fmt: str, out: Path, sources: Sequence[str],
         return [_write_kto(settings, out / "kto.parquet", kto_rows(
             [FeedbackRow(**row) for row in feedback], salt), console)]
     pairs = [PairRow.from_row(row)
-             for row in _fetch(settings, comparisons_for_export, sources, since)]
+             for row in _fetch(settings, comparisons_for_export, sources, since,
+                             include_unreliable)]
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "battles":
         rows = battle_rows(pairs, salt)

@@ -60,7 +60,7 @@ PICKAPIC_SCHEMA = pa.schema([
     ("steps", pa.int64()),  # null when the two images were drawn with different steps
     ("guidance", pa.float64()),  # likewise
     ("decision_ms", pa.int64()),  # from seeing to deciding; null when unknown
-    ("reliability", pa.float64()),  # the voter's control-pair score: null until /rate has them
+    ("reliability", pa.float64()),  # the member's control accuracy in /rate; null before any
 ])
 KTO_SCHEMA = pa.schema([
     ("prompt", pa.string()),
@@ -115,6 +115,7 @@ class PairRow:
     shown_slot_b: int
     decision_ms: int | None
     created_at: datetime
+    reliability: float | None  # the member's control accuracy (None before any control)
     a: ExportImage
     b: ExportImage
 
@@ -234,7 +235,7 @@ def _pickapic_row(pair: PairRow, salt: str, index: int, count: int) -> dict:
         "seed_0": pair.a.seed, "seed_1": pair.b.seed,
         "steps": _shared(pair.a.steps, pair.b.steps),
         "guidance": _shared(pair.a.guidance, pair.b.guidance),
-        "decision_ms": pair.decision_ms, "reliability": None,
+        "decision_ms": pair.decision_ms, "reliability": pair.reliability,
     }
 
 
