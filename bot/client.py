@@ -16,6 +16,7 @@ from bot.info import Info
 from bot.leaderboard import LeaderboardCommand
 from bot.models import ModelsCommand
 from bot.progress import ProgressRelay
+from bot.rate import AnswerButton, Rate
 from bot.reconciler import Reconciler
 from bot.services import BotServices
 from bot.settings import Settings
@@ -48,8 +49,8 @@ class DreamloopBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
-        self.add_dynamic_items(*BUTTONS)
-        for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand,
+        self.add_dynamic_items(*BUTTONS, AnswerButton)
+        for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
                     ModelsCommand):
             await self.add_cog(cog(self))
         if self.sync_to is not False:

@@ -12,12 +12,14 @@ import io
 import warnings
 from collections.abc import Sequence
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 DISCORD_UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes; interactions report the channel's real limit
 GRID_COLUMNS = 2
 PNG_COMPRESS_LEVEL = 1
 EMPTY_SLOT = (32, 32, 32)
+PAIR_HEIGHT = 512  # /rate's two images, each scaled to this height
+PAIR_GAP = 16
 # Tried in order until the grid fits the byte budget; then the grid is shrunk.
 QUALITY_LADDER = (80, 65, 50)
 SHRINK_FACTOR = 0.75
@@ -40,6 +42,24 @@ def make_grid(images: Sequence[Image.Image]) -> Image.Image:
     for slot, image in enumerate(images):
         grid.paste(image.convert("RGB"), ((slot % columns) * size[0], (slot // columns) * size[1]))
     return grid
+
+
+def make_pair(left: Image.Image, right: Image.Image, height: int = PAIR_HEIGHT) -> Image.Image:
+    """Two images side by side at one height, a gap between them, marked A (left) and B
+    (right) in their top corners: /rate's picture."""
+    if height < 64:
+        raise ValueError(f"height is {height}: at least 64 pixels")
+    scaled = [image.convert("RGB").resize((max(1, round(image.width * height / image.height)),
+                                           height), Image.Resampling.LANCZOS)
+              for image in (left, right)]
+    pair = Image.new("RGB", (scaled[0].width + PAIR_GAP + scaled[1].width, height), EMPTY_SLOT)
+    draw, font = ImageDraw.Draw(pair), ImageFont.load_default(size=height // 12)
+    for x, image, letter in ((0, scaled[0], "A"), (scaled[0].width + PAIR_GAP, scaled[1], "B")):
+        pair.paste(image, (x, 0))
+        box = draw.textbbox((x + 8, 4), letter, font=font)
+        draw.rectangle((box[0] - 6, box[1] - 4, box[2] + 6, box[3] + 4), fill=EMPTY_SLOT)
+        draw.text((x + 8, 4), letter, font=font, fill=(255, 255, 255))
+    return pair
 
 
 def encode_grid(grid: Image.Image, fmt: str = "webp",

@@ -53,8 +53,9 @@ async def sync_commands(double, env: dict) -> None:
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(sync.communicate(), 120)
     assert sync.returncode == 0, err.decode()
-    assert "synced 7 command(s)" in out.decode() and (
-        "/imagine, /cancel, /info, /show, /settings, /leaderboard, /models" in out.decode())
+    assert "synced 8 command(s)" in out.decode() and (
+        "/imagine, /cancel, /info, /show, /settings, /leaderboard, /rate, /models"
+        in out.decode())
 
 
 @pytest.fixture
@@ -96,3 +97,12 @@ async def told(double, member: str, text: str, channel: str = "general") -> None
     """Wait until the bot has told the member (ephemerally) something containing text."""
     await double._until(lambda: any(text in m.content for m in double.channel_messages(
         channel, viewer=member)), 30, f"{member} was never told {text!r}")
+
+
+async def serving(queue, model: str, timeout: float = 90) -> None:
+    """Until a worker serves model (the stack's announces tiny-random once its pool is up)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await queue.is_served(model):
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"no worker served {model} within {timeout} s")
+        await asyncio.sleep(0.1)

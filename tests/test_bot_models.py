@@ -3,10 +3,8 @@ admin guild set weights, and a weight routing cannot honour is refused, as the C
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import time
 
 import pytest
 
@@ -18,7 +16,7 @@ from bot.services import (
 )
 from db.model_versions import ModelVersion, ensure_model_version
 from generation.queue import JobQueue
-from tests.bot_stack import BotProcess, reply_to, stack_env, sync_commands
+from tests.bot_stack import BotProcess, reply_to, serving, stack_env, sync_commands
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -84,14 +82,6 @@ async def embed_of(double, interaction) -> str:
     message = double.messages[interaction.original_message_id]
     assert message.payload["flags"] & EPHEMERAL
     return message.payload["embeds"][0]["description"]
-
-
-async def serving(queue: JobQueue, model: str, timeout: float = 90) -> None:
-    """Until a worker serves model (the stack's announces tiny-random once its pool is up)."""
-    deadline = time.monotonic() + timeout
-    while not await queue.is_served(model):
-        assert time.monotonic() < deadline, f"no worker served {model} within {timeout} s"
-        await asyncio.sleep(0.1)
 
 
 async def type_into(double, member: str, name: str, option: str, typed: str):
