@@ -29,9 +29,9 @@ class LeaderboardCommand(commands.Cog):
         """Which model version the community prefers, with 95% intervals."""
         await interaction.response.defer(thinking=True)
         async with self.bot.services.db.acquire() as conn:
-            battles, slots, votes = await leaderboard_rows(conn, SOURCES[source])
+            rows = await leaderboard_rows(conn, SOURCES[source])
         # The bootstrap is CPU work (100 refits): off the event loop.
-        board = await asyncio.to_thread(build_leaderboard, source, battles, slots, votes)
+        board = await asyncio.to_thread(build_leaderboard, source, rows)
         await interaction.followup.send(embed=leaderboard_embed(board))
 
 
@@ -42,10 +42,16 @@ def leaderboard_embed(board: Leaderboard) -> discord.Embed:
              f"({s.low:.0f}–{s.high:.0f}), {s.battles} battles"
              for i, s in enumerate(board.standings[:SHOWN])]
     embed.description = "\n".join(lines) or "No battles between model versions yet."
-    rates = " · ".join("–" if math.isnan(r) else f"{100 * r:.0f}%" for r in board.slot_win_rates)
-    embed.add_field(name="U picks by slot 1–4", value=f"{rates} "
-                    f"({'position-biased' if board.position_biased else 'no bias detected'})")
+    embed.add_field(name="U picks by slot 1–4",
+                    value=_bias(board.slot_win_rates, board.position_biased))
+    embed.add_field(name="/rate votes for A · B",
+                    value=_bias(board.side_win_rates, board.side_biased))
     agreed = "–" if math.isnan(board.agreement) else f"{100 * board.agreement:.0f}%"
     embed.add_field(name="members agree", value=agreed)
     embed.set_footer(text="Bradley–Terry ratings, ties count half; 95% bootstrap intervals")
     return embed
+
+
+def _bias(rates: tuple[float, ...], biased: bool) -> str:
+    shares = " · ".join("–" if math.isnan(r) else f"{100 * r:.0f}%" for r in rates)
+    return f"{shares} ({'position-biased' if biased else 'no bias detected'})"

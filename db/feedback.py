@@ -115,8 +115,29 @@ async def explicit_votes(conn: asyncpg.Connection, since: datetime | None = None
             for row in rows]
 
 
-async def leaderboard_rows(conn: asyncpg.Connection, sources: list[str]) -> tuple:
-    """What a leaderboard is built from: (battles between versions from these sources,
-    the slots of all U picks, all explicit votes)."""
-    return (await version_battles(conn, sources), await picked_slots(conn),
-            await explicit_votes(conn))
+async def voted_sides(conn: asyncpg.Connection, since: datetime | None = None) -> list[int]:
+    """The side (1 left, 2 right) of the winner of every explicit vote for A or B, for
+    position bias (/rate shuffles the sides, so each should win half)."""
+    rows = await conn.fetch(
+        """SELECT CASE c.label WHEN 'a' THEN c.shown_slot_a ELSE c.shown_slot_b END AS side
+           FROM comparisons AS c
+           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
+           WHERE c.source = 'explicit' AND c.label IN ('a', 'b')
+             AND ($1::timestamptz IS NULL OR c.created_at >= $1)
+             AND NOT coalesce(r.unreliable, false)""", since)
+    return [row["side"] for row in rows]
+
+
+@dataclass(frozen=True)
+class LeaderboardRows:
+    """What a leaderboard is built from (flywheel/leaderboard.py)."""
+
+    battles: list[tuple[str, str, str]]  # between versions, from the sources asked for
+    picked_slots: list[int]  # the grid slot of every U pick
+    votes: list[tuple]  # every explicit vote, for agreement
+    voted_sides: list[int]  # the side of every A or B vote's winner
+
+
+async def leaderboard_rows(conn: asyncpg.Connection, sources: list[str]) -> LeaderboardRows:
+    return LeaderboardRows(await version_battles(conn, sources), await picked_slots(conn),
+                           await explicit_votes(conn), await voted_sides(conn))

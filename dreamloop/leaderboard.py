@@ -19,10 +19,10 @@ from flywheel.leaderboard import SOURCE_NAMES, SOURCES, Leaderboard, build_leade
 async def read_leaderboard(settings: Settings, source: str, rounds: int,
                            console: Console) -> Leaderboard:
     async with database_connection(settings) as connection:
-        battles, slots, votes = await leaderboard_rows(connection, SOURCES[source])
+        rows = await leaderboard_rows(connection, SOURCES[source])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("bootstrap rounds", total=rounds)
-        return build_leaderboard(source, battles, slots, votes, rounds,
+        return build_leaderboard(source, rows, rounds,
                                  on_round=lambda done, _: progress.update(task, completed=done))
 
 
@@ -40,12 +40,17 @@ def print_leaderboard(board: Leaderboard, as_json: bool) -> None:
 
 
 def _checks(board: Leaderboard) -> str:
-    rates = " ".join(f"{100 * r:.0f}%" if not math.isnan(r) else "–"
-                     for r in board.slot_win_rates)
-    verdict = "biased" if board.position_biased else "no bias detected"
+    picks = _bias(board.slot_win_rates, board.position_biased, board.position_p_value)
+    votes = _bias(board.side_win_rates, board.side_biased, board.side_p_value)
     agreed = "–" if math.isnan(board.agreement) else f"{100 * board.agreement:.0f}%"
-    return (f"U picks by grid slot 1-4: {rates} ({verdict}, p = {board.position_p_value:.3g}); "
+    return (f"U picks by grid slot 1-4: {picks}\n"
+            f"/rate votes for A (left) and B (right): {votes}\n"
             f"members agree on the same pair {agreed} of the time")
+
+
+def _bias(rates: tuple[float, ...], biased: bool, p_value: float) -> str:
+    shares = " ".join(f"{100 * r:.0f}%" if not math.isnan(r) else "–" for r in rates)
+    return f"{shares} ({'biased' if biased else 'no bias detected'}, p = {p_value:.3g})"
 
 
 def _finite(value):

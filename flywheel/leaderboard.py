@@ -36,6 +36,9 @@ class Leaderboard:
     slot_win_rates: tuple[float, ...]  # U picks per grid slot (1-4)
     position_biased: bool
     position_p_value: float
+    side_win_rates: tuple[float, ...]  # /rate votes for the left (A) and right (B) image
+    side_biased: bool
+    side_p_value: float
     agreement: float  # share of member pairs agreeing on the same image pair (NaN: none)
     votes_per_day: list[tuple[date, int]]
 
@@ -45,24 +48,24 @@ class Leaderboard:
         return data
 
 
-def build_leaderboard(source: str, battles: Sequence[tuple[str, str, str]],
-                      picked_slots: Sequence[int], votes: Sequence[tuple],
-                      rounds: int = 100,
+def build_leaderboard(source: str, rows, rounds: int = 100,
                       on_round: Callable[[int, int], None] | None = None) -> Leaderboard:
-    """Rate the versions in battles (a, b, label), and report the picks' position bias and
-    the explicit votes' agreement (votes: (pair, member, outcome, when))."""
+    """Rate the versions in rows.battles (a, b, label), and report the position bias of U
+    picks and of /rate votes, and the votes' agreement (rows: db.feedback.LeaderboardRows)."""
     # 1. ratings with 95% bootstrap intervals (ties and "both bad" count half)
+    battles = rows.battles
     intervals = bootstrap_intervals([Battle(*b) for b in battles], rounds=rounds,
                                     on_round=on_round) if battles else {}
     records = _records(battles)
     standings = [Standing(version, i.rating, i.low, i.high, **records[version])
                  for version, i in intervals.items()]
     # 2. how far to trust them
-    bias = position_bias(picked_slots, slots=4)
-    agreed = agreement([(pair, member, outcome) for pair, member, outcome, _ in votes])
-    days = votes_per_day([when for *_, when in votes]) if votes else []
-    return Leaderboard(source, standings, bias.win_rates, bias.biased, bias.p_value,
-                       agreed.rate, days)
+    slots, sides = position_bias(rows.picked_slots, slots=4), position_bias(rows.voted_sides,
+                                                                              slots=2)
+    agreed = agreement([(pair, member, outcome) for pair, member, outcome, _ in rows.votes])
+    days = votes_per_day([when for *_, when in rows.votes]) if rows.votes else []
+    return Leaderboard(source, standings, slots.win_rates, slots.biased, slots.p_value,
+                       sides.win_rates, sides.biased, sides.p_value, agreed.rate, days)
 
 
 def _records(battles: Sequence[tuple[str, str, str]]) -> dict[str, dict[str, int]]:

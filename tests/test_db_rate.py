@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from bot.rate import next_pair
 from db.exports import comparisons_for_export
-from db.feedback import version_battles
+from db.feedback import leaderboard_rows, version_battles
 from db.images import job_images
 from db.jobs import complete_job, create_job
 from db.model_versions import ensure_model_version
@@ -21,6 +21,7 @@ from db.rate_pairs import (
     same_prompt_candidates,
     show_pair,
 )
+from flywheel.leaderboard import build_leaderboard
 from flywheel.rate_pairs import Candidate, PairToShow, pair_key
 from generation.contract import JobKind
 from tests.factories import imagine_request, result_for
@@ -126,3 +127,25 @@ async def test_next_pair_shows_every_pair_once_then_nothing(db):
     assert len(seen) == 6  # every pair of the 4 images of one prompt
     assert {i.image_id for pair in seen for i in fox if i.image_id in pair} == {
         i.image_id for i in fox}
+
+
+async def board_after_votes(db, labels: list[str]):
+    """Each label one member's vote on the same shown pair; the leaderboard after them."""
+    async with db.acquire() as conn:
+        left, right = await grid(conn, "a fox", "v1", ALICE, 1, num_images=2)
+        for member, label in enumerate(labels, start=1000):
+            shown = await show_pair(conn, member, PairToShow(left, right, "a fox"))
+            await record_vote(conn, shown.id, member, label)
+        rows = await leaderboard_rows(conn, ["explicit"])
+    return rows, build_leaderboard("explicit", rows, rounds=5)
+
+
+async def test_votes_that_favour_the_left_side_are_reported_as_position_biased(db):
+    rows, board = await board_after_votes(db, ["a"] * 75 + ["b"] * 25 + ["tie"] * 10)
+    assert sorted(rows.voted_sides) == [1] * 75 + [2] * 25  # ties name no side
+    assert board.side_biased and board.side_win_rates == (0.75, 0.25)
+
+
+async def test_votes_split_evenly_between_sides_are_not(db):
+    _, board = await board_after_votes(db, ["a", "b"] * 50)
+    assert not board.side_biased and board.side_win_rates == (0.5, 0.5)

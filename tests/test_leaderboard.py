@@ -11,6 +11,7 @@ from db.connection import with_schema
 from db.feedback import (
     Comparison,
     FeedbackEvent,
+    LeaderboardRows,
     picked_slots,
     record_comparison,
     record_feedback,
@@ -78,7 +79,7 @@ async def test_picks_are_rated_apart_and_checked_for_position_bias(db):
                 job_id=images[0].job_id, image_id=images[slot - 1].id, shown_slot=slot))
         slots = await picked_slots(conn)
         battles = await version_battles(conn, ["implicit_upscale"])
-    board = build_leaderboard("implicit", battles, slots, [], rounds=10)
+    board = build_leaderboard("implicit", LeaderboardRows(battles, slots, [], []), rounds=10)
     assert sorted(slots) == sorted([1] * 60 + [2, 3, 4] * 10)
     assert board.standings == [] and board.position_biased  # one version: no battles
     assert board.slot_win_rates[0] > 0.6
