@@ -18,16 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from db.rate_pairs import (
-    ShownPair,
-    Vote,
-    answered_pairs,
-    decoy_candidates,
-    record_vote,
-    same_prompt_candidates,
-    show_pair,
-)
-from flywheel.rate_pairs import choose_pair
+from db.rate_pairs import ShownPair, Vote, next_pair, record_vote
 from generation.images import encode_grid, make_pair, open_image
 
 # button answer → (label, the comparison's label)
@@ -46,7 +37,7 @@ class Rate(commands.Cog):
     async def rate(self, interaction: discord.Interaction) -> None:
         """Vote for the better of two images made for one prompt."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        shown = await next_pair(self.bot.services, interaction.user.id)
+        shown = await _next_pair(self.bot.services, interaction.user.id)
         if shown is None:
             await interaction.followup.send(NOTHING_TO_RATE, ephemeral=True)
             return
@@ -54,15 +45,9 @@ class Rate(commands.Cog):
                                         ephemeral=True)
 
 
-async def next_pair(services, member_id: int) -> ShownPair | None:
-    """Choose the member's next pair and record it as shown; None when none is left."""
+async def _next_pair(services, member_id: int) -> ShownPair | None:
     async with services.db.acquire() as conn:
-        same_prompt = await same_prompt_candidates(conn)
-        decoys = await decoy_candidates(conn, member_id)
-        voted = await answered_pairs(conn, member_id,
-                                     [c.image_id for c in (*same_prompt, *decoys)])
-        pair = choose_pair(same_prompt, decoys, member_id, voted, _RNG)
-        return None if pair is None else await show_pair(conn, member_id, pair)
+        return await next_pair(conn, member_id, _RNG)
 
 
 async def pair_message(services, shown: ShownPair) -> dict:
@@ -111,7 +96,7 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
             await interaction.followup.send("That pair was shown to someone else: use /rate "
                                             "for your own.", ephemeral=True)
             return
-        shown = await next_pair(services, interaction.user.id)
+        shown = await _next_pair(services, interaction.user.id)
         if shown is None:
             await interaction.edit_original_response(content=NOTHING_TO_RATE, attachments=[],
                                                      view=None)

@@ -1,14 +1,18 @@
-"""`dreamloop bench db`: whole job lifecycles per second against a bare-insert baseline.
+"""`dreamloop bench db`: whole job lifecycles and /rate rounds per second against a
+bare-insert baseline.
 
 Runs in a schema of its own, dropped afterwards, so it never touches real data.
 A lifecycle is what the bot and the deliverer do per job: create it (with its
-member and guild), mark it running, complete it with four images.
+member and guild), mark it running, complete it with four images. A /rate round is what
+one vote costs: choose the member's next pair among RATE_IMAGES images of RATE_PROMPTS
+prompts by two model versions, record it as shown, and record the vote.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,9 +22,11 @@ from db.connection import create_pool, fresh_schema
 from db.jobs import complete_job, create_job, mark_running
 from db.migrate import migrate
 from db.model_versions import ensure_model_version
+from db.rate_pairs import next_pair, record_vote
 from generation.contract import GenerationRequest, GenerationResult, JobKind, ResultImage
 
 WRITER_COUNTS = (1, 16)
+RATE_JOBS, RATE_PROMPTS, RATE_MEMBERS = 25_000, 5_000, 500  # 100,000 images
 _REQUEST = GenerationRequest(kind=JobKind.IMAGINE, prompt="a red fox in snow", model="bench",
                              width=1024, height=1024, steps=30, guidance=5.0, sampler="euler",
                              seed=1, user_id=1, guild_id=1, channel_id=1)
@@ -55,7 +61,53 @@ async def _measure(pool: asyncpg.Pool, seconds: float, report: Callable[[str], N
     first, last = WRITER_COUNTS[0], WRITER_COUNTS[-1]
     figures["jobs_scaling"] = round(figures[f"jobs_per_s_{last}"] / figures[f"jobs_per_s_{first}"],
                                     2)
+    return figures | await _measure_rate(pool, seconds, report)
+
+
+async def _measure_rate(pool: asyncpg.Pool, seconds: float,
+                        report: Callable[[str], None]) -> dict:
+    report(f"/rate: {4 * RATE_JOBS:,} images of {RATE_PROMPTS:,} prompts…")
+    async with pool.acquire() as conn:
+        await _seed_rate_images(conn)
+    rng, figures = random.Random(1), {"rate_images": 4 * RATE_JOBS}
+    for writers in WRITER_COUNTS:
+        report(f"{writers} writer(s): baseline, then /rate rounds…")
+        baseline = await _rate(pool, writers, seconds, _bare_insert)
+        rounds = await _rate(pool, writers, seconds, lambda c: _rate_round(c, rng))
+        figures |= {f"rate_rounds_per_s_{writers}": round(rounds, 1),
+                    f"rate_vs_baseline_{writers}": round(rounds / baseline, 3)}
     return figures
+
+
+async def _seed_rate_images(conn: asyncpg.Connection) -> None:
+    """RATE_JOBS finished four-image jobs, prompts and versions taking turns."""
+    versions = [(await ensure_model_version(conn, name, "bench", "bench")).id
+                for name in ("bench@a", "bench@b")]
+    await conn.execute(
+        """INSERT INTO members (id) SELECT generate_series(1, $1) ON CONFLICT DO NOTHING""",
+        RATE_MEMBERS)
+    await conn.execute(
+        """WITH made AS (
+               INSERT INTO jobs (kind, status, model, model_version_id, request, member_id,
+                                 finished_at, dispatched_at)
+               SELECT 'imagine', 'succeeded', 'bench', ($2::bigint[])[1 + g % 2],
+                      jsonb_build_object('prompt', 'prompt ' || g % $3), 1 + g % $4,
+                      now(), now()
+               FROM generate_series(1, $1) AS g
+               RETURNING id, model_version_id)
+           INSERT INTO images (job_id, slot, seed, blob_key, width, height, sha256,
+                               model_version_id)
+           SELECT id, slot, slot, 'bench/' || id || '/' || slot, 1024, 1024, repeat('0', 64),
+                  model_version_id
+           FROM made, generate_series(1, 4) AS slot""",
+        RATE_JOBS, versions, RATE_PROMPTS, RATE_MEMBERS)
+    await conn.execute("ANALYZE")
+
+
+async def _rate_round(conn: asyncpg.Connection, rng: random.Random) -> None:
+    member = rng.randint(1, RATE_MEMBERS)
+    shown = await next_pair(conn, member, rng)
+    await record_vote(conn, shown.id, member, rng.choice(("a", "b", "tie")))
 
 
 async def _rate(pool: asyncpg.Pool, writers: int, seconds: float,

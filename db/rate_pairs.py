@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -9,36 +10,38 @@ from enum import Enum
 import asyncpg
 
 from db.feedback import Comparison, FeedbackEvent, record_comparison, record_feedback
-from flywheel.rate_pairs import Candidate, PairToShow
+from flywheel.rate_pairs import Candidate, PairToShow, choose_pair
 
-RECENT_IMAGES = 20_000  # /rate draws from the newest images: old models are history
+RECENT_JOBS = 5_000  # /rate draws from the newest grids (20,000 images): old models are history
 PROMPTS_DRAWN = 50  # prompts read per pair chosen
-DECOYS_DRAWN = 20  # other members' images read per pair chosen, for a control
+DECOYS_DRAWN = 20  # other members' jobs read per pair chosen, for a control
 
-_CANDIDATE = "image_id, prompt, version_id, member_id"
+# The RECENT_JOBS newest rateable jobs ($1); Candidate rows are their images.
+_RECENT = "SELECT * FROM rateable_jobs ORDER BY id DESC LIMIT $1"
+_CANDIDATES = "SELECT i.id AS image_id, j.prompt, j.version_id, j.member_id"
 
 
 async def same_prompt_candidates(conn: asyncpg.Connection) -> list[Candidate]:
-    """The images of up to PROMPTS_DRAWN random recent prompts with two or more images,
-    prompts drawn by two or more model versions first."""
+    """The images of up to PROMPTS_DRAWN random recent prompts, prompts drawn by two or
+    more model versions first."""
     rows = await conn.fetch(
-        f"""WITH recent AS (SELECT {_CANDIDATE} FROM rateable_images
-                            ORDER BY image_id DESC LIMIT $1),
-                 prompts AS (SELECT prompt FROM recent GROUP BY prompt HAVING count(*) > 1
+        f"""WITH recent AS ({_RECENT}),
+                 prompts AS (SELECT prompt FROM recent GROUP BY prompt
                              ORDER BY count(DISTINCT version_id) > 1 DESC, random()
                              LIMIT $2)
-            SELECT {_CANDIDATE} FROM recent JOIN prompts USING (prompt)""",
-        RECENT_IMAGES, PROMPTS_DRAWN)
+            {_CANDIDATES}
+            FROM recent AS j JOIN prompts USING (prompt) JOIN images AS i ON i.job_id = j.id""",
+        RECENT_JOBS, PROMPTS_DRAWN)
     return [Candidate(**row) for row in rows]
 
 
 async def decoy_candidates(conn: asyncpg.Connection, member_id: int) -> list[Candidate]:
-    """Up to DECOYS_DRAWN random recent images the member did not make."""
+    """The images of up to DECOYS_DRAWN random recent jobs the member did not make."""
     rows = await conn.fetch(
-        f"""SELECT * FROM (SELECT {_CANDIDATE} FROM rateable_images
-                           WHERE member_id IS DISTINCT FROM $1
-                           ORDER BY image_id DESC LIMIT $2) AS recent
-            ORDER BY random() LIMIT $3""", member_id, RECENT_IMAGES, DECOYS_DRAWN)
+        f"""{_CANDIDATES}
+            FROM (SELECT * FROM ({_RECENT}) AS recent WHERE member_id IS DISTINCT FROM $3
+                  ORDER BY random() LIMIT $2) AS j
+            JOIN images AS i ON i.job_id = j.id""", RECENT_JOBS, DECOYS_DRAWN, member_id)
     return [Candidate(**row) for row in rows]
 
 
@@ -84,6 +87,17 @@ async def show_pair(conn: asyncpg.Connection, member_id: int, pair: PairToShow) 
         pair.decoy.image_id if pair.decoy else None)
     return ShownPair(row["id"], member_id, pair.prompt, row["left_blob_key"],
                      row["right_blob_key"])
+
+
+async def next_pair(conn: asyncpg.Connection, member_id: int,
+                    rng: random.Random) -> ShownPair | None:
+    """Choose the member's next pair (flywheel/rate_pairs.py) and record it as shown; None
+    when they have rated every pair the candidates drawn make."""
+    same_prompt = await same_prompt_candidates(conn)
+    decoys = await decoy_candidates(conn, member_id)
+    voted = await answered_pairs(conn, member_id, [c.image_id for c in (*same_prompt, *decoys)])
+    pair = choose_pair(same_prompt, decoys, member_id, voted, rng)
+    return None if pair is None else await show_pair(conn, member_id, pair)
 
 
 class Vote(Enum):

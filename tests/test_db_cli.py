@@ -71,6 +71,8 @@ def test_bench_db_ends_with_a_json_line_of_figures(cli_env, database_url):
         assert figures[f"baseline_tx_per_s_{writers}"] > 0
     assert figures["jobs_scaling"] == pytest.approx(
         figures["jobs_per_s_16"] / figures["jobs_per_s_1"], rel=0.02)
+    assert figures["rate_images"] == 100_000  # /rate rounds chose among that many images
+    assert figures["rate_rounds_per_s_1"] > 0 and figures["rate_vs_baseline_16"] > 0
     assert asyncio.run(bench_schemas_left(database_url)) == 0  # it cleans up after itself
 
 

@@ -4,9 +4,8 @@ exports (db/rate_pairs.py, db/migrations/0004_rate.sql)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import random
 
-from bot.rate import next_pair
 from db.exports import comparisons_for_export
 from db.feedback import leaderboard_rows, version_battles
 from db.images import job_images
@@ -17,12 +16,13 @@ from db.rate_pairs import (
     Vote,
     answered_pairs,
     member_reliability,
+    next_pair,
     record_vote,
     same_prompt_candidates,
     show_pair,
 )
 from flywheel.leaderboard import build_leaderboard
-from flywheel.rate_pairs import Candidate, PairToShow, pair_key
+from flywheel.rate_pairs import Candidate, PairToShow, choose_real_pair, pair_key
 from generation.contract import JobKind
 from tests.factories import imagine_request, result_for
 
@@ -38,14 +38,17 @@ async def grid(conn, prompt: str, version: str, member: int, seed: int, **change
     return [Candidate(i.id, prompt, made.id, member) for i in await job_images(conn, job.id)]
 
 
-async def test_only_images_of_text_to_image_prompts_with_two_or_more_are_rated(db):
+async def test_only_images_of_finished_text_to_image_jobs_are_rated(db):
     async with db.acquire() as conn:
         fox = await grid(conn, "a fox", "v1", ALICE, 1, num_images=2)
-        await grid(conn, "an owl", "v1", ALICE, 2, num_images=1)  # alone: no pair
+        owl = await grid(conn, "an owl", "v1", ALICE, 2, num_images=1)  # alone: no pair
         await grid(conn, "a cat", "v1", ALICE, 3, kind=JobKind.IMAGINE, num_images=2,
                    parent_image="prompts/1.png", strength=0.5)  # an image prompt
+        await create_job(conn, imagine_request(prompt="a cat", user_id=ALICE),
+                         model_version_id=fox[0].version_id)  # not drawn yet
         found = await same_prompt_candidates(conn)
-    assert sorted(c.image_id for c in found) == sorted(c.image_id for c in fox)
+    assert sorted(found, key=lambda c: c.image_id) == fox + owl
+    assert choose_real_pair(owl, set(), random.Random(1)) is None
 
 
 async def test_a_vote_on_a_real_pair_becomes_one_explicit_comparison(db):
@@ -116,9 +119,12 @@ async def test_next_pair_shows_every_pair_once_then_nothing(db):
     async with db.acquire() as conn:
         fox = (await grid(conn, "a fox", "v1", ALICE, 1, num_images=2)
                + await grid(conn, "a fox", "v2", ALICE, 2, num_images=2))
-    services, seen = SimpleNamespace(db=db), set()
-    while (shown := await next_pair(services, ALICE)) is not None:
+    rng, seen = random.Random(11), set()
+    while True:
         async with db.acquire() as conn:
+            shown = await next_pair(conn, ALICE, rng)
+            if shown is None:
+                break
             row = await conn.fetchrow("SELECT * FROM rate_pairs WHERE id = $1", shown.id)
             await record_vote(conn, shown.id, ALICE, "tie")
         key = pair_key(row["left_image_id"], row["right_image_id"])
