@@ -332,3 +332,29 @@ async def test_a_missing_image_stops_the_export_and_keeps_the_files_before(seede
 ])
 def test_prompts_lose_their_discord_ids(prompt, clean):
     assert clean_prompt(prompt) == clean
+
+
+async def test_unreliable_members_votes_are_exported_only_when_asked(seeded, env, db,
+                                                                     tmp_path):
+    unreliable = MEMBERS[0]
+    async with db.acquire() as conn:  # five control pairs, each answered for the decoy
+        images = await conn.fetch("SELECT id FROM images ORDER BY id LIMIT 6")
+        for n in range(5):
+            await conn.execute(
+                """INSERT INTO rate_pairs (member_id, left_image_id, right_image_id, prompt,
+                                           decoy_image_id, label, voted_at)
+                   VALUES ($1, $2, $3, 'p', $3, 'b', now())""",
+                unreliable, images[0]["id"], images[n + 1]["id"])
+    out = tmp_path / "battles"
+    export(env, out, "--format", "battles")
+    kept = [str(member_hash(m)) for *_, m in seeded.votes if m != unreliable]
+    assert [b["judge"] for b in json.loads((out / "battles.json").read_text())] == kept
+    export(env, out, "--format", "battles", "--include-unreliable")
+    assert len(json.loads((out / "battles.json").read_text())) == len(seeded.votes)
+
+    export(env, tmp_path / "pickapic", "--format", "pickapic", "--include-unreliable")
+    rows = [row for split in read_splits(tmp_path / "pickapic").values() for row in split]
+    assert {row["reliability"] for row in rows if row["user_id"] == member_hash(unreliable)
+            and row["source"] == "explicit"} == {0.0}
+    assert {row["reliability"] for row in rows if row["user_id"] != member_hash(unreliable)
+            } == {None}  # no controls yet: unknown, not perfect
