@@ -17,6 +17,7 @@ import re
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.utils import escape_markdown
 
 from db.rate_pairs import ShownPair, Vote, next_pair, record_vote
 from generation.images import encode_grid, make_pair, open_image
@@ -53,7 +54,7 @@ async def _next_pair(services, member_id: int) -> ShownPair | None:
 async def pair_message(services, shown: ShownPair) -> dict:
     """The message's content, picture and buttons for a shown pair."""
     picture = await asyncio.to_thread(_picture, services.blobs, shown)
-    return {"content": f"**Which image is better for:** {shown.prompt}\n"
+    return {"content": f"**Which image is better for:** {escape_markdown(shown.prompt)}\n"
                        "A is on the left, B on the right.",
             "file": discord.File(io.BytesIO(picture), f"rate-{shown.id}.webp"),
             "view": answer_view(shown.id)}
