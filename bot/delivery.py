@@ -18,6 +18,7 @@ import discord
 import redis.asyncio as redis
 
 from bot.buttons import grid_view, image_view
+from bot.progress import status_text
 from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
 from generation.blobs import grid_key, image_key
 from generation.contract import GenerationResult
@@ -52,10 +53,12 @@ class Delivery:
                 await asyncio.sleep(1)
                 continue
             entries = [entry for _, stream_entries in reply or [] for entry in stream_entries]
-            if start == "0" and not entries:
-                start = ">"
             for entry_id, fields in entries:
                 await self._deliver_and_ack(entry_id, fields)
+            if start != ">":
+                # Page on through the backlog: an entry that failed stays pending (for the
+                # next start) and must not be read again and again here.
+                start = entries[-1][0] if entries else ">"
 
     async def _deliver_and_ack(self, entry_id: str, fields: dict) -> None:
         queue = self.bot.services.queue
@@ -66,7 +69,12 @@ class Delivery:
             # PostgreSQL stands, and a job succeeded without a message gets posted then).
             log.exception("job %s: delivery failed", fields.get("job"))
             return
-        await queue.redis.xack(queue.keys.results, DELIVERY_GROUP, entry_id)
+        try:
+            await queue.redis.xack(queue.keys.results, DELIVERY_GROUP, entry_id)
+        except (redis.RedisError, OSError) as error:
+            # Delivered but still pending: the next start reads it again, and PostgreSQL
+            # (the result message id) and the post's nonce keep it from being posted twice.
+            log.warning("job %s: delivered, not acknowledged (%s)", fields.get("job"), error)
 
     async def _claim_abandoned(self) -> None:
         """Results a bot read but never acknowledged (it died) become ours after a minute."""
@@ -138,8 +146,7 @@ async def post_result(bot, job: Job, nonce: str | None = None) -> discord.Messag
     data = await asyncio.to_thread(bot.services.blobs.get, key)
     channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
     return await channel.send(
-        f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>"
-        + (" — upscaled 2×" if upscale else ""),
+        status_text(job) + (" — upscaled 2×" if upscale else ""),
         file=discord.File(io.BytesIO(data), f"dreamloop-{job.id}-2x.png" if upscale
                           else f"dreamloop-{job.id}.webp"),
-        view=image_view(job.id, 1) if upscale else grid_view(job.id), nonce=nonce)
+        view=image_view(job.id, 1, upscaled=True) if upscale else grid_view(job.id), nonce=nonce)
