@@ -15,17 +15,18 @@ from db.feedback import Comparison, FeedbackEvent, record_comparison, record_fee
 from db.images import StoredImage, get_image, job_images
 from db.jobs import Job, get_job
 from flywheel.pairs import PAIR_SOURCES, Decision, GridImage, pairs_from
-from generation.contract import VARIATION_STRENGTH, GenerationRequest, JobKind
+from generation.contract import VARIATION_STRENGTH, GenerationRequest, InvalidRequest, JobKind
 
 
 def explain_limits(callback):
-    """A member limit refusing the click becomes an ephemeral message (the callback has
+    """A member limit, or a request the click would make that is not allowed (a variation
+    of an upscale larger than a job may be), becomes an ephemeral message (the callback has
     already deferred, so it answers with a follow-up)."""
     @functools.wraps(callback)
     async def wrapper(self, interaction: discord.Interaction) -> None:
         try:
             await callback(self, interaction)
-        except LimitReached as refusal:
+        except (LimitReached, InvalidRequest) as refusal:
             await interaction.followup.send(str(refusal), ephemeral=True)
     return wrapper
 

@@ -36,10 +36,13 @@ def grid_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def image_view(job_id: int, slot: int) -> discord.ui.View:
+def image_view(job_id: int, slot: int, upscaled: bool = False) -> discord.ui.View:
+    """A single image's buttons; an upscaled image is not offered Upscale 2× again (twice
+    would pass the largest side a job may have)."""
     view = discord.ui.View(timeout=None)
     for action in IMAGE_ACTIONS:
-        view.add_item(ImageButton(action, job_id, slot))
+        if not (upscaled and action == "up"):
+            view.add_item(ImageButton(action, job_id, slot))
     return view
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import redis.asyncio as redis
 
 from db.jobs import members_with_waiting_jobs, stale_jobs
@@ -33,8 +34,10 @@ class Reconciler:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.reconcile_once()
-            except (redis.RedisError, OSError) as error:
-                log.warning("reconciler: Redis is unreachable (%s); next pass in %g s", error,
+            except (redis.RedisError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    OSError) as error:
+                # A restarting Redis or PostgreSQL must not end the safety net for good.
+                log.warning("reconciler: pass failed (%s); next pass in %g s", error,
                             self.interval_s)
 
     async def reconcile_once(self) -> list[int]:

@@ -50,23 +50,30 @@ class BotServices:
         once; the interaction id makes a retry find the job it already made. version_id: the
         model version drawing it (routed, or its parent job's); else the model's own."""
         spec = self.registry.get(request.model)
-        async with self.db.acquire() as conn, conn.transaction():
-            existing = (None if interaction_id is None
-                        else await job_for_interaction(conn, interaction_id))
-            if existing is not None:
-                return existing, False
-            admission = Admission("fast", True) if request.user_id is None else await admit(
-                conn, self.limits, request.user_id)
+        async with self.db.acquire() as conn:
             if version_id is None:
+                # Before the transaction: its upsert locks the version's row, and every job
+                # of the model would otherwise wait for this one's commit.
                 version_id = (await ensure_model_version(conn, spec.name, spec.name,
                                                          spec.source)).id
-            job, created = await create_job(conn, request, model_version_id=version_id,
-                                            lane=admission.lane, dispatch=admission.dispatch,
-                                            interaction_id=interaction_id,
-                                            parent_image_id=parent_image_id)
+            async with conn.transaction():
+                job, created = await self._record(conn, request, interaction_id,
+                                                  parent_image_id, version_id)
         if created and job.dispatched_at is not None:
             await self._enqueue(job)
         return job, created
+
+    async def _record(self, conn, request: GenerationRequest, interaction_id: int | None,
+                      parent_image_id: int | None, version_id: int) -> tuple[Job, bool]:
+        existing = (None if interaction_id is None
+                    else await job_for_interaction(conn, interaction_id))
+        if existing is not None:
+            return existing, False
+        admission = Admission("fast", True) if request.user_id is None else await admit(
+            conn, self.limits, request.user_id)
+        return await create_job(conn, request, model_version_id=version_id,
+                                lane=admission.lane, dispatch=admission.dispatch,
+                                interaction_id=interaction_id, parent_image_id=parent_image_id)
 
     async def route(self) -> ModelVersion | None:
         """The model version for a job nobody chose a model for, drawn by traffic weight
@@ -122,13 +129,6 @@ async def check_traffic_weight(conn: asyncpg.Connection, queue: JobQueue, name: 
                             f"start one (`dreamloop worker --model {version.model}`) first; "
                             f"a weight of 0 is always allowed")
     return version
-
-
-def traffic_shares(rows: list[tuple[ModelVersion, bool]]) -> list[float]:
-    """Each version's share of routed jobs now, given whether a worker serves it: its weight
-    over the weights of the served versions (what route draws from); 0 when unserved."""
-    total = sum(v.traffic_weight for v, served in rows if served)
-    return [v.traffic_weight / total if served and total else 0.0 for v, served in rows]
 
 
 def weights_refusal(guild_id: int | None, admin_guilds: tuple[int, ...],

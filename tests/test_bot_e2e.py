@@ -68,6 +68,7 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     upscaled = await double.wait_for_message("general", lambda m: "upscaled 2×" in m.content,
                                              timeout=120)
     [big] = upscaled.files.values()
+    assert not any(c.startswith("dl:up:") for c in upscaled.custom_ids())  # not 4× by 2×
     assert Image.open(io.BytesIO(big)).size == (128, 128)
     async with db.acquire() as conn:
         kinds = [r["kind"] for r in await conn.fetch(
