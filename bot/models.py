@@ -15,13 +15,9 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.services import (
-    WeightRefused,
-    check_traffic_weight,
-    traffic_shares,
-    weights_refusal,
-)
+from bot.services import WeightRefused, check_traffic_weight, weights_refusal
 from db.model_versions import ModelVersion, list_model_versions, set_traffic_weight
+from flywheel.routing import traffic_shares
 
 SHOWN = 20  # versions in the embed; `dreamloop models` lists them all
 CHOICES = 25  # Discord shows at most 25 autocomplete choices

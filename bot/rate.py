@@ -38,17 +38,13 @@ class Rate(commands.Cog):
     async def rate(self, interaction: discord.Interaction) -> None:
         """Vote for the better of two images made for one prompt."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        shown = await _next_pair(self.bot.services, interaction.user.id)
+        async with self.bot.services.db.acquire() as conn:
+            shown = await next_pair(conn, interaction.user.id, _RNG)
         if shown is None:
             await interaction.followup.send(NOTHING_TO_RATE, ephemeral=True)
             return
         await interaction.followup.send(**await pair_message(self.bot.services, shown),
                                         ephemeral=True)
-
-
-async def _next_pair(services, member_id: int) -> ShownPair | None:
-    async with services.db.acquire() as conn:
-        return await next_pair(conn, member_id, _RNG)
 
 
 async def pair_message(services, shown: ShownPair) -> dict:
@@ -89,15 +85,15 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
     async def callback(self, interaction: discord.Interaction) -> None:
         # A deferred update: the next pair replaces this one in the same message.
         await interaction.response.defer()
-        services = interaction.client.services
+        services, member_id = interaction.client.services, interaction.user.id
         async with services.db.acquire() as conn:
-            vote = await record_vote(conn, self.pair_id, interaction.user.id,
-                                     ANSWERS[self.answer][1], interaction.id)
+            vote = await record_vote(conn, self.pair_id, member_id, ANSWERS[self.answer][1],
+                                     interaction.id)
+            shown = None if vote is Vote.NOT_THEIRS else await next_pair(conn, member_id, _RNG)
         if vote is Vote.NOT_THEIRS:
             await interaction.followup.send("That pair was shown to someone else: use /rate "
                                             "for your own.", ephemeral=True)
             return
-        shown = await _next_pair(services, interaction.user.id)
         if shown is None:
             await interaction.edit_original_response(content=NOTHING_TO_RATE, attachments=[],
                                                      view=None)

@@ -28,8 +28,10 @@ async def comparisons_for_export(conn: asyncpg.Connection, sources: Sequence[str
     if unknown or not sources:
         raise ValueError(f"sources is {list(sources)!r}: name one or more of "
                          f"{', '.join(SOURCES)}")
+    # counted_comparisons: all but unreliable members' votes (db/migrations/0004_rate.sql)
+    table = "comparisons" if include_unreliable else "counted_comparisons"
     rows = await conn.fetch(
-        """SELECT c.id, c.prompt, c.label, c.source, c.member_id, c.shown_slot_a,
+        f"""SELECT c.id, c.prompt, c.label, c.source, c.member_id, c.shown_slot_a,
                   c.shown_slot_b, c.decision_ms, c.created_at, r.reliability,
                   ia.id AS a_id, ia.blob_key AS a_blob_key, ia.seed AS a_seed,
                   ia.sha256 AS a_sha256, va.name AS a_model,
@@ -39,7 +41,7 @@ async def comparisons_for_export(conn: asyncpg.Connection, sources: Sequence[str
                   ib.sha256 AS b_sha256, vb.name AS b_model,
                   (jb.request->>'steps')::bigint AS b_steps,
                   (jb.request->>'guidance')::float8 AS b_guidance
-           FROM comparisons AS c
+           FROM {table} AS c
            JOIN images AS ia ON ia.id = c.image_a_id
            JOIN jobs AS ja ON ja.id = ia.job_id
            JOIN model_versions AS va ON va.id = ia.model_version_id
@@ -49,8 +51,7 @@ async def comparisons_for_export(conn: asyncpg.Connection, sources: Sequence[str
            LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
            WHERE c.source = ANY($1::text[])
              AND ($2::timestamptz IS NULL OR c.created_at >= $2)
-             AND ($3 OR NOT (c.source = 'explicit' AND coalesce(r.unreliable, false)))
-           ORDER BY c.id""", list(sources), since, include_unreliable)
+           ORDER BY c.id""", list(sources), since)
     return [dict(row) for row in rows]
 
 

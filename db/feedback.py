@@ -68,64 +68,45 @@ async def record_comparison(conn: asyncpg.Connection, pair: Comparison) -> int |
         pair.shown_slot_a, pair.shown_slot_b, pair.decision_ms, pair.feedback_event_id)
 
 
-async def version_battles(conn: asyncpg.Connection, sources: list[str],
-                          since: datetime | None = None) -> list[tuple[str, str, str]]:
-    """(version of image a, version of image b, label) for comparisons of images made by two
-    different model versions: what the leaderboard rates. Unreliable members' votes are
-    left out (db/migrations/0004_rate.sql)."""
+async def version_battles(conn: asyncpg.Connection,
+                          sources: list[str]) -> list[tuple[str, str, str]]:
+    """(version of image a, version of image b, label) for the counted comparisons of images
+    made by two different model versions: what the leaderboard rates."""
     rows = await conn.fetch(
         """SELECT va.name AS a, vb.name AS b, c.label
-           FROM comparisons AS c
+           FROM counted_comparisons AS c
            JOIN images AS ia ON ia.id = c.image_a_id
            JOIN images AS ib ON ib.id = c.image_b_id
            JOIN model_versions AS va ON va.id = ia.model_version_id
            JOIN model_versions AS vb ON vb.id = ib.model_version_id
-           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
            WHERE c.source = ANY($1) AND ia.model_version_id <> ib.model_version_id
-             AND ($2::timestamptz IS NULL OR c.created_at >= $2)
-             AND NOT (c.source = 'explicit' AND coalesce(r.unreliable, false))
-           ORDER BY c.id""", sources, since)
+           ORDER BY c.id""", sources)
     return [(row["a"], row["b"], row["label"]) for row in rows]
 
 
-async def picked_slots(conn: asyncpg.Connection, since: datetime | None = None) -> list[int]:
+async def picked_slots(conn: asyncpg.Connection) -> list[int]:
     """The grid slot of every U pick (for position bias: each slot should win a quarter)."""
     rows = await conn.fetch(
-        """SELECT shown_slot FROM feedback_events
-           WHERE kind = 'upscale_pick' AND ($1::timestamptz IS NULL OR decided_at >= $1)""",
-        since)
+        "SELECT shown_slot FROM feedback_events WHERE kind = 'upscale_pick'")
     return [row["shown_slot"] for row in rows]
 
 
-async def explicit_votes(conn: asyncpg.Connection, since: datetime | None = None) -> list:
-    """(pair, member, outcome, when) of every explicit vote, the outcome as seen from the
-    lower image id, whichever side each image was shown on (for agreement). Unreliable
-    members' votes are left out."""
+async def explicit_votes(conn: asyncpg.Connection) -> tuple[list[tuple], list[int]]:
+    """The counted explicit votes: (pair, member, outcome, when) of each, the outcome as
+    seen from the lower image id whichever side each image was shown on (for agreement);
+    and the side (1 left, 2 right) of each A or B vote's winner (for position bias: /rate
+    shuffles the sides, so each should win half)."""
     rows = await conn.fetch(
         """SELECT least(image_a_id, image_b_id) AS low, greatest(image_a_id, image_b_id) AS high,
-                  c.member_id, created_at,
+                  member_id, created_at,
                   CASE WHEN label IN ('a', 'b') AND image_a_id > image_b_id
-                       THEN translate(label, 'ab', 'ba') ELSE label END AS outcome
-           FROM comparisons AS c
-           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
-           WHERE source = 'explicit' AND ($1::timestamptz IS NULL OR created_at >= $1)
-             AND NOT coalesce(r.unreliable, false)""",
-        since)
-    return [((row["low"], row["high"]), row["member_id"], row["outcome"], row["created_at"])
-            for row in rows]
-
-
-async def voted_sides(conn: asyncpg.Connection, since: datetime | None = None) -> list[int]:
-    """The side (1 left, 2 right) of the winner of every explicit vote for A or B, for
-    position bias (/rate shuffles the sides, so each should win half)."""
-    rows = await conn.fetch(
-        """SELECT CASE c.label WHEN 'a' THEN c.shown_slot_a ELSE c.shown_slot_b END AS side
-           FROM comparisons AS c
-           LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
-           WHERE c.source = 'explicit' AND c.label IN ('a', 'b')
-             AND ($1::timestamptz IS NULL OR c.created_at >= $1)
-             AND NOT coalesce(r.unreliable, false)""", since)
-    return [row["side"] for row in rows]
+                       THEN translate(label, 'ab', 'ba') ELSE label END AS outcome,
+                  CASE label WHEN 'a' THEN shown_slot_a WHEN 'b' THEN shown_slot_b END AS side
+           FROM counted_comparisons
+           WHERE source = 'explicit'""")
+    votes = [((row["low"], row["high"]), row["member_id"], row["outcome"], row["created_at"])
+             for row in rows]
+    return votes, [row["side"] for row in rows if row["side"] is not None]
 
 
 @dataclass(frozen=True)
@@ -139,5 +120,6 @@ class LeaderboardRows:
 
 
 async def leaderboard_rows(conn: asyncpg.Connection, sources: list[str]) -> LeaderboardRows:
+    votes, sides = await explicit_votes(conn)
     return LeaderboardRows(await version_battles(conn, sources), await picked_slots(conn),
-                           await explicit_votes(conn), await voted_sides(conn))
+                           votes, sides)

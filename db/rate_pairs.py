@@ -48,14 +48,10 @@ async def decoy_candidates(conn: asyncpg.Connection, member_id: int) -> list[Can
 async def answered_pairs(conn: asyncpg.Connection, member_id: int,
                          image_ids: Sequence[int]) -> set[tuple[int, int]]:
     """The pairs among these images the member has voted on (real pairs or controls), as
-    (lower id, higher id)."""
+    (lower id, higher id). Every vote is an answered rate_pairs row."""
     rows = await conn.fetch(
-        """SELECT least(image_a_id, image_b_id) AS low, greatest(image_a_id, image_b_id) AS high
-           FROM comparisons
-           WHERE member_id = $1 AND source = 'explicit'
-             AND (image_a_id = ANY($2::bigint[]) OR image_b_id = ANY($2::bigint[]))
-           UNION
-           SELECT least(left_image_id, right_image_id), greatest(left_image_id, right_image_id)
+        """SELECT least(left_image_id, right_image_id) AS low,
+                  greatest(left_image_id, right_image_id) AS high
            FROM rate_pairs
            WHERE member_id = $1 AND label IS NOT NULL
              AND (left_image_id = ANY($2::bigint[]) OR right_image_id = ANY($2::bigint[]))""",

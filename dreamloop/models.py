@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from bot.services import WeightRefused, check_traffic_weight, traffic_shares
+from bot.services import WeightRefused, check_traffic_weight
 from db.model_versions import (
     ModelVersion,
     ensure_model_version,
@@ -19,6 +19,7 @@ from db.model_versions import (
 )
 from dreamloop.services import database_connection, job_queue
 from dreamloop.settings import Settings, SettingsError
+from flywheel.routing import traffic_shares
 from generation.queue import JobQueue
 from generation.registry import load_registry
 

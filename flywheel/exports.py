@@ -27,9 +27,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from flywheel.pairs import IMAGE_LABELS, REROLL_LABEL
+from flywheel.pairs import IMAGE_LABELS, label_of
 
-PICKAPIC_COLUMNS = 19  # the first 19 fields of PICKAPIC_SCHEMA are Pick-a-Pic v2's own
 PICKAPIC_SCHEMA = pa.schema([
     ("are_different", pa.bool_()),  # the two images' bytes differ (sha256)
     ("best_image_uid", pa.string()),  # the winner's uid; "" for a tie or both bad
@@ -267,13 +266,12 @@ def dataset_card() -> str:
 # -- KTO ------------------------------------------------------------------------------------
 
 def kto_label(kind: str) -> tuple[int, str]:
-    """(+1 or -1, strong or weak) for a feedback kind (flywheel/pairs.py's conventions)."""
-    if kind in KTO_GRID_KINDS:
-        return REROLL_LABEL
-    if kind not in IMAGE_LABELS:
+    """(+1 or -1, strong or weak) for a feedback kind (flywheel/pairs.py's label_of)."""
+    found = label_of(kind)
+    if found is None:
         raise ValueError(f"kind is {kind!r}: it labels no image; allowed: "
                          f"{', '.join(KTO_IMAGE_KINDS + KTO_GRID_KINDS)}")
-    return IMAGE_LABELS[kind]
+    return found
 
 
 def kto_rows(feedback: Sequence[FeedbackRow], salt: str) -> list[dict]:

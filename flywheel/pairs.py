@@ -89,13 +89,17 @@ def pairs_from(decision: Decision, grid: Sequence[GridImage]) -> list[ImplicitPa
             for other in grid if other.image_id != winner.image_id]
 
 
+def label_of(kind: str) -> tuple[int, str] | None:
+    """(+1 or -1, strong or weak) a feedback kind gives the image(s) it is about; None for
+    a kind that labels no image (a vote)."""
+    return REROLL_LABEL if kind == "reroll" else IMAGE_LABELS.get(kind)
+
+
 def labels_from(decision: Decision, grid: Sequence[GridImage]) -> list[ImageLabel]:
     """Per-image labels: a re-roll marks every image of its grid, the others one image."""
+    found = label_of(decision.kind)
     if decision.kind == "reroll":
-        label, strength = REROLL_LABEL
-        return [ImageLabel(image.image_id, label, strength, "reroll", decision.member_id)
-                for image in grid]
-    if decision.kind not in IMAGE_LABELS or decision.image_id is None:
-        return []
-    label, strength = IMAGE_LABELS[decision.kind]
-    return [ImageLabel(decision.image_id, label, strength, decision.kind, decision.member_id)]
+        images = [image.image_id for image in grid]
+    else:
+        images = [] if found is None or decision.image_id is None else [decision.image_id]
+    return [ImageLabel(image, *found, decision.kind, decision.member_id) for image in images]

@@ -24,3 +24,10 @@ def choose_version(versions: Sequence[Weighted], rng: random.Random) -> Weighted
     if not candidates:
         return None
     return rng.choices(candidates, weights=[v.traffic_weight for v in candidates])[0]
+
+
+def traffic_shares(rows: Sequence[tuple[Weighted, bool]]) -> list[float]:
+    """Each version's share of routed jobs now, given whether a worker serves it: its weight
+    over the weights of the served versions (what route draws from); 0 when unserved."""
+    total = sum(v.traffic_weight for v, served in rows if served)
+    return [v.traffic_weight / total if served and total else 0.0 for v, served in rows]

@@ -11,10 +11,10 @@ import pytest
 from bot.services import (
     WeightRefused,
     check_traffic_weight,
-    traffic_shares,
     weights_refusal,
 )
 from db.model_versions import ModelVersion, ensure_model_version
+from flywheel.routing import traffic_shares
 from generation.queue import JobQueue
 from tests.bot_stack import BotProcess, reply_to, serving, stack_env, sync_commands
 

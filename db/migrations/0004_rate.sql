@@ -47,6 +47,13 @@ FROM (SELECT member_id, count(*) AS controls,
       WHERE decoy_image_id IS NOT NULL AND label IS NOT NULL
       GROUP BY member_id) AS answers;
 
+-- The comparisons that count in ratings and agreement: all but unreliable members' votes.
+CREATE VIEW counted_comparisons AS
+SELECT c.*
+FROM comparisons AS c
+LEFT JOIN member_reliability AS r ON r.member_id = c.member_id
+WHERE c.source <> 'explicit' OR NOT coalesce(r.unreliable, false);
+
 -- What /rate may show: the finished text-to-image jobs (an image prompt or a parent image
 -- would make two images of one prompt unequal). Read newest first by id, so a query takes
 -- the recent ones through the primary key without reading the rest.
