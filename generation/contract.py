@@ -23,6 +23,9 @@ SIZE_STEP = 64
 MIN_SIDE, MAX_SIDE = 64, 2048
 MAX_ASPECT = 4.0  # widest allowed ratio, either way (4:1 or 1:4)
 MAX_SNOWFLAKE = 2**64 - 1
+MAX_PROMPT_PARTS = 20  # parts of a multi-prompt (`hot dog::2 animal::-0.5`)
+MAX_PART_WEIGHT = 1000.0  # either way
+MIN_STOP, MAX_STOP = 10, 100  # --stop: percent of the denoising steps that run (Midjourney's range)
 
 # diffusers scheduler names we support; generation.engine maps them to classes.
 SAMPLERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc", "flow_euler")
@@ -52,6 +55,20 @@ def _show(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class PromptPart:
+    """One part of a multi-prompt and its weight: `hot dog::2` is PromptPart("hot dog", 2.0)."""
+
+    text: str
+    weight: float = 1.0
+
+    def __post_init__(self):
+        _coerce_floats(self, ("weight",))
+        _check_types(self)
+        _check_text("prompt_parts.text", self.text, allow_empty=False)
+        _check_range("prompt_parts.weight", self.weight, -MAX_PART_WEIGHT, MAX_PART_WEIGHT)
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One job: draw `num_images` images; image i uses seed + i, so any one can be re-made."""
 
@@ -72,8 +89,13 @@ class GenerationRequest:
     user_id: int | None = None
     guild_id: int | None = None
     channel_id: int | None = None
+    # A multi-prompt's parts; the engine draws their weighted embeddings instead of `prompt`,
+    # which stays the text as typed (it is echoed and exported). Empty: draw `prompt`.
+    prompt_parts: tuple[PromptPart, ...] = ()
+    stop: int | None = None  # --stop: run only this percent of the denoising steps
 
     def __post_init__(self):
+        object.__setattr__(self, "prompt_parts", tuple(self.prompt_parts))
         _coerce_floats(self, ("guidance", "strength"))
         _check_types(self)
         _check_text("prompt", self.prompt, allow_empty=False)
@@ -91,6 +113,9 @@ class GenerationRequest:
             if getattr(self, name) is not None:
                 _check_range(name, getattr(self, name), 0, MAX_SNOWFLAKE)
         _check_kind_fields(self)
+        _check_parts(self.prompt_parts)
+        if self.stop is not None:
+            _check_range("stop", self.stop, MIN_STOP, MAX_STOP)
 
     @property
     def seeds(self) -> list[int]:
@@ -101,7 +126,7 @@ class GenerationRequest:
         """Requests with equal keys can share one pipeline call."""
         kind = JobKind.IMAGINE if self.kind is JobKind.REROLL else self.kind  # same computation
         return (self.model, kind, self.width, self.height, self.steps, self.guidance,
-                self.sampler, self.tile, self.strength)
+                self.sampler, self.tile, self.strength, self.stop)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only (the kind as its text)."""
@@ -110,7 +135,8 @@ class GenerationRequest:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
         data = _known_fields(cls, data)
-        return cls(**data | {"kind": _parse_kind(data["kind"])})
+        parts = _parts_from_json(data.get("prompt_parts", ()))
+        return cls(**data | {"kind": _parse_kind(data["kind"]), "prompt_parts": parts})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
@@ -194,6 +220,7 @@ _TYPES = {
     "user_id": (int, type(None)), "guild_id": (int, type(None)), "channel_id": (int, type(None)),
     "slot": int, "key": str, "sha256": str, "job_id": str, "images": tuple,
     "gpu_ms": int, "encode_ms": int, "batch_size": int,
+    "prompt_parts": tuple, "stop": (int, type(None)), "text": str, "weight": float,
 }
 
 
@@ -280,6 +307,23 @@ def _check_strength(request: GenerationRequest) -> None:
     if int(request.steps * request.strength) < 1:
         raise InvalidRequest("steps", request.steps, f"at least {needed} for a strength of "
                              f"{request.strength}")
+
+
+def _check_parts(parts: tuple[PromptPart, ...]) -> None:
+    if len(parts) > MAX_PROMPT_PARTS:
+        raise InvalidRequest("prompt_parts", len(parts), f"at most {MAX_PROMPT_PARTS} parts")
+    if not all(isinstance(part, PromptPart) for part in parts):
+        raise InvalidRequest("prompt_parts", parts, "each part is a PromptPart")
+    total = sum(part.weight for part in parts)
+    if parts and not total > 0:  # Midjourney's rule: negative weights, but a positive sum
+        raise InvalidRequest("prompt_parts", [p.weight for p in parts],
+                             f"the weights add up to {total:g}; they must add up to more than 0")
+
+
+def _parts_from_json(value: Any) -> tuple[PromptPart, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, dict) for v in value):
+        raise InvalidRequest("prompt_parts", value, "a list of {text, weight} objects")
+    return tuple(PromptPart(**_known_fields(PromptPart, item)) for item in value)
 
 
 def _load_object(text: str | bytes) -> dict:

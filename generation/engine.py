@@ -10,6 +10,7 @@ exactly and the result does not depend on what else shared the batch.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +22,7 @@ from PIL import Image
 
 from generation.contract import GenerationRequest, JobKind
 from generation.preview import latents_to_previews
+from generation.prompt_embeds import parts_of, weighted_embeddings
 from generation.registry import ModelLoadError, ModelSpec
 from generation.tiny import ensure_tiny_pipeline
 
@@ -116,7 +118,7 @@ class Engine:
         # 1. check the batch shares everything one pipeline call shares
         first = self._check_batch(requests, (JobKind.IMAGINE, JobKind.REROLL))
         # 2. one prompt and one generator per image: image i of a job uses seed + i
-        inputs = self._per_image_inputs(requests, on_progress, should_cancel)
+        inputs = self._per_image_inputs(self.pipeline, requests, on_progress, should_cancel)
         # 3. sample
         with self._prepared(self.pipeline, first):
             images = self.pipeline(width=first.width, height=first.height, **inputs).images
@@ -137,7 +139,8 @@ class Engine:
         first = self._check_batch(requests, tuple(JobKind))
         starts = [_start_image(r, p) for r, p in zip(requests, parents, strict=True)]
         # 2. one prompt, start image and generator per image: image i uses seed + i
-        inputs = self._per_image_inputs(requests, on_progress, should_cancel)
+        inputs = self._per_image_inputs(self.img2img_pipeline, requests, on_progress,
+                                        should_cancel)
         images = [start for r, start in zip(requests, starts, strict=True)
                   for _ in range(r.num_images)]
         # 3. sample
@@ -146,17 +149,18 @@ class Engine:
         # 4. hand each job its own images
         return split_by_sizes(out, [r.num_images for r in requests])
 
-    def _per_image_inputs(self, requests: Sequence[GenerationRequest],
+    def _per_image_inputs(self, pipeline, requests: Sequence[GenerationRequest],
                           on_progress: ProgressFn | None, should_cancel: CancelFn | None) -> dict:
         """The pipeline arguments both kinds of call share: one prompt and one generator per
         image (image i of a job uses seed + i), and the batch's steps and guidance."""
         negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
         return {
-            "prompt": [r.prompt for r in requests for _ in range(r.num_images)],
+            **_prompts(pipeline, requests),
             "negative_prompt": negatives if any(negatives) else None,
             "generator": [_generator(seed) for r in requests for seed in r.seeds],
             "num_inference_steps": requests[0].steps, "guidance_scale": requests[0].guidance,
-            "callback_on_step_end": self._step_callback(on_progress, should_cancel),
+            "callback_on_step_end": self._step_callback(on_progress, should_cancel,
+                                                        requests[0].stop),
         }
 
     def _check_batch(self, requests: Sequence[GenerationRequest],
@@ -171,7 +175,7 @@ class Engine:
         for i, request in enumerate(requests[1:], start=1):
             if request.batch_key() != first.batch_key():
                 raise ValueError(f"requests[{i}] does not match requests[0]: a batch shares model, "
-                                 "kind, size, steps, guidance, sampler, tile and strength")
+                                 "kind, size, steps, guidance, sampler, tile, strength and stop")
         return first
 
     @contextlib.contextmanager
@@ -188,15 +192,20 @@ class Engine:
         pipeline.scheduler = scheduler_class.from_config(self._scheduler_config, **options)
         self._samplers[id(pipeline)] = name
 
-    def _step_callback(self, on_progress: ProgressFn | None, should_cancel: CancelFn | None):
+    def _step_callback(self, on_progress: ProgressFn | None, should_cancel: CancelFn | None,
+                       stop: int | None = None):
         pipeline_class = self.spec.pipeline
 
         def callback(pipeline, step: int, timestep, tensors: dict) -> dict:
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
+            total = steps_until_stop(pipeline.num_timesteps, stop)
+            if step + 1 >= total:
+                # --stop: the pipeline skips the remaining steps and decodes the latents as
+                # they are now (Midjourney's "finish the job partway": less detail).
+                pipeline._interrupt = True
             if on_progress is not None:
-                on_progress(Progress(step + 1, pipeline.num_timesteps, tensors["latents"],
-                                     pipeline_class))
+                on_progress(Progress(step + 1, total, tensors["latents"], pipeline_class))
             return {}
 
         return callback
@@ -214,6 +223,20 @@ def _from_pretrained(spec: ModelSpec, dtype: torch.dtype) -> diffusers.Diffusion
     except (OSError, ValueError) as error:  # missing files, no network, a bad checkpoint
         raise ModelLoadError(f"cannot load model {spec.name!r} from {spec.source!r}: "
                              f"{error}") from error
+
+
+def steps_until_stop(steps: int, stop: int | None) -> int:
+    """Denoising steps that run of `steps` under --stop (a percent), at least 1."""
+    return steps if stop is None else max(1, math.ceil(steps * stop / 100))
+
+
+def _prompts(pipeline, requests: Sequence[GenerationRequest]) -> dict:
+    """One prompt per image: its text, or, when a job of the batch has a multi-prompt,
+    every image's weighted part embeddings (one pipeline call takes one or the other)."""
+    if not any(r.prompt_parts for r in requests):
+        return {"prompt": [r.prompt for r in requests for _ in range(r.num_images)]}
+    return weighted_embeddings(pipeline, [parts_of(r) for r in requests
+                                          for _ in range(r.num_images)])
 
 
 def _generator(seed: int) -> torch.Generator:

@@ -19,14 +19,15 @@ from generation.contract import (
     GenerationResult,
     InvalidRequest,
     JobKind,
+    PromptPart,
     ResultImage,
 )
 
 CONTROL_CHAR = "plain text only (tabs and line breaks are fine)"
 SAMPLER_LIST = "euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, unipc, flow_euler"
 REQUEST_FIELDS = ("channel_id, guidance, guild_id, height, kind, model, negative_prompt, "
-                  "num_images, parent_image, prompt, sampler, seed, steps, strength, tile, "
-                  "user_id, width")
+                  "num_images, parent_image, prompt, prompt_parts, sampler, seed, steps, "
+                  "stop, strength, tile, user_id, width")
 SHA = "ab" * 32
 
 
@@ -576,3 +577,62 @@ def test_result_from_json_refuses_unknown_image_fields():
     with refused("json is ['format']: unknown field(s); known: height, key, seed, sha256, slot, "
                  "width"):
         GenerationResult.from_json(json.dumps(data))
+
+
+# -- multi-prompt parts and --stop ---------------------------------------------
+
+HOT_DOG = (PromptPart("hot dog", 2), PromptPart("animal", -0.5))
+
+
+def test_prompt_parts_and_stop_round_trip_through_json():
+    request = imagine(prompt="hot dog::2 animal::-0.5", prompt_parts=HOT_DOG, stop=50)
+    data = json.loads(request.to_json())
+    assert data["prompt_parts"] == [{"text": "hot dog", "weight": 2.0},
+                                    {"text": "animal", "weight": -0.5}]
+    assert GenerationRequest.from_json(request.to_json()) == request
+    assert request.prompt == "hot dog::2 animal::-0.5"  # the text as typed, for echoes
+
+
+def test_a_request_without_parts_or_stop_reads_as_before():
+    data = json.loads(imagine().to_json())
+    del data["prompt_parts"], data["stop"]
+    assert GenerationRequest.from_json(json.dumps(data)) == imagine()
+
+
+def test_weights_must_add_up_to_more_than_zero():
+    with refused("prompt_parts is [1.0, -1.0]: the weights add up to 0; they must add up "
+                 "to more than 0"):
+        imagine(prompt_parts=(PromptPart("a"), PromptPart("b", -1)))
+
+
+@pytest.mark.parametrize(("part", "message"), [
+    (lambda: PromptPart("  "), "prompt_parts.text is '  ': must not be empty"),
+    (lambda: PromptPart("a", 1001), "prompt_parts.weight is 1001.0: allowed -1000.0 to 1000.0"),
+    (lambda: PromptPart("a", math.nan), "prompt_parts.weight is nan: allowed -1000.0 to 1000.0"),
+    (lambda: PromptPart("a", True), "weight is True: must be a number"),
+])
+def test_a_bad_part_is_refused_naming_it(part, message):
+    with refused(message):
+        part()
+
+
+def test_parts_from_the_queue_are_checked_too():
+    data = json.loads(imagine().to_json())
+    with refused("prompt_parts is 'a::2': a list of {text, weight} objects"):
+        GenerationRequest.from_json(json.dumps(data | {"prompt_parts": "a::2"}))
+    with refused("json is ['colour']: unknown field(s); known: text, weight"):
+        GenerationRequest.from_json(json.dumps(data | {"prompt_parts": [{"colour": 1}]}))
+    too_many = [{"text": "a", "weight": 1}] * 21
+    with refused("prompt_parts is 21: at most 20 parts"):
+        GenerationRequest.from_json(json.dumps(data | {"prompt_parts": too_many}))
+
+
+@pytest.mark.parametrize("stop", [9, 101, 0])
+def test_stop_is_a_percent_from_10_to_100(stop):
+    with refused(f"stop is {stop}: allowed 10 to 100"):
+        imagine(stop=stop)
+
+
+def test_stop_is_part_of_the_batch_key():
+    assert imagine(stop=50).batch_key() != imagine().batch_key()
+    assert imagine(prompt_parts=HOT_DOG).batch_key() == imagine().batch_key()  # mixed batches work
