@@ -15,6 +15,7 @@ from bot.image_prompt import (
     store_image_prompt,
 )
 from bot.limits import LimitReached
+from bot.permutations import check_job_count, expand_permutations
 from bot.progress import status_text
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
 from bot.services import NotServed
@@ -41,12 +42,14 @@ class Imagine(commands.Cog):
                       aspect: str | None = None, model: str | None = None,
                       image: discord.Attachment | None = None) -> None:
         """Draw four images from a prompt."""
-        # 1. a prompt that cannot be read is answered at once, ephemerally, creating nothing
+        # 1. a prompt that cannot be read is answered at once, ephemerally, creating nothing;
+        #    `a {red, green} fox` is one prompt per permutation, each read before any job
         try:
-            parsed = parse_prompt(prompt)
+            prompts = self._parse_permutations(prompt)
         except PromptError as error:
             await interaction.response.send_message(str(error), ephemeral=True)
             return
+        parsed = prompts[0]
         # 2. acknowledge within Discord's 3 seconds, before any database work
         await interaction.response.defer(ephemeral=True, thinking=True)
         # 3. the member's and server's settings, the image prompt, the limits; then the job
@@ -64,21 +67,46 @@ class Imagine(commands.Cog):
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
             return
         await self._post_status(interaction, job)
-        await self._repeats(interaction, request, parsed.repeat, job)
+        await self._repeats(interaction, request, prompts, job, (aspect, model, image))
+
+    def _parse_permutations(self, prompt: str) -> list[ParsedPrompt]:
+        names = sorted(self.bot.services.registry.models)
+        prompts = [parse_prompt(text, names) for text in expand_permutations(prompt)]
+        check_job_count([parsed.repeat for parsed in prompts])
+        return prompts
 
     async def _repeats(self, interaction: discord.Interaction, request: GenerationRequest,
-                       repeat: int, first: Job) -> None:
-        """--repeat N: N - 1 more jobs with later seeds, each within the member's limits. Only
-        the first is keyed by the interaction: a retry finds it and makes no repeats."""
-        for index in range(1, repeat):
+                       prompts: list[ParsedPrompt], first: Job, options: tuple) -> None:
+        """--repeat N and permutations: each repeat of each prompt is one more job (repeats
+        with later seeds), each within the member's limits. Only the first is keyed by the
+        interaction: a retry finds it and makes no repeats."""
+        extra = [(parsed, index) for parsed in prompts for index in range(parsed.repeat)][1:]
+        version_id: int | None = first.model_version_id
+        for number, (parsed, index) in enumerate(extra, start=2):
             try:
+                if index == 0:  # the next permutation: its own flags, so its own request
+                    request, version_id = await self._permutation_request(
+                        interaction, parsed, options, first.request)
                 job, _ = await self.bot.services.start_job(repeat_request(request, index), None,
-                                                           version_id=first.model_version_id)
-            except LimitReached as refusal:
+                                                           version_id=version_id)
+            except (PromptError, LimitReached, NotServed) as refusal:
                 await interaction.followup.send(
-                    f"Repeat {index + 1} of {repeat} was not queued: {refusal}", ephemeral=True)
+                    f"Job {number} of {len(extra) + 1} was not queued: {refusal}",
+                    ephemeral=True)
                 return
             await self._post_status(interaction, job)
+
+    async def _permutation_request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
+                                   options: tuple, first: GenerationRequest
+                                   ) -> tuple[GenerationRequest, int | None]:
+        """A later permutation's request and routed version. Its image prompt is the first
+        one's, stored once at the first one's size, so there it may not change the size."""
+        request, image_url, version_id = await self._request(interaction, parsed, *options)
+        if image_url is not None and (request.width, request.height) != (first.width,
+                                                                          first.height):
+            raise PromptError("With an image prompt every permutation is drawn at one size: "
+                              "permute the words, not --ar.")
+        return request, version_id
 
     async def _request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
                        aspect: str | None, model: str | None, image: discord.Attachment | None
