@@ -224,14 +224,16 @@ def suggestion(name: str) -> str | None:
     """Our flag name one typing slip away from name (two for long names), or None.
 
     Strict on purpose, since a wrong guess misleads: names of one or two letters (--s, --c,
-    --no) are never offered, nor anything for a name shorter than three letters.
+    --no) are never offered, nor anything for a name shorter than three letters, nor one of
+    two equally near names.
     """
     allowed = 1 if len(name) < 7 else 2
     if len(name) < 3:
         return None
-    distances = {ours: edits(name, ours) for ours in NAMES if len(ours) >= 3}
-    best = min(distances, key=lambda ours: (distances[ours], ours))
-    return best if distances[best] <= allowed else None
+    near = sorted((edits(name, ours), ours) for ours in NAMES if len(ours) >= 3)
+    (distance, best), runner_up = near[0], near[1][0]
+    # Two names equally near (--stylze: --style or --stylize?) is no suggestion either.
+    return best if distance <= allowed and runner_up > distance else None
 
 
 def edits(a: str, b: str) -> int:

@@ -538,3 +538,130 @@ def test_a_default_model_applies_only_when_none_is_named(registry):
     assert build_request(parsed, registry, default_model="tiny-random").model == "tiny-random"
     named = parse_prompt("a fox --model sd15")
     assert build_request(named, registry, default_model="tiny-random").model == "sd15"
+
+
+# -- multi-prompts: `hot dog::2 animal::-0.5` ---------------------------------
+
+@pytest.mark.parametrize(("text", "parts"), [
+    ("hot dog::2 animal::-0.5", [("hot dog", 2.0), ("animal", -0.5)]),
+    ("space:: ship", [("space", 1.0), ("ship", 1.0)]),
+    ("space::ship", [("space", 1.0), ("ship", 1.0)]),
+    ("a::1", [("a", 1.0)]),
+    ("a fox::", [("a fox", 1.0)]),  # a trailing :: adds nothing
+    ("a::1.5 b::.5 c", [("a", 1.5), ("b", 0.5), ("c", 1.0)]),
+    ("a::2b", [("a", 1.0), ("2b", 1.0)]),  # a weight ends at a space
+])
+def test_multi_prompt_parts_and_their_weights(text, parts):
+    parsed = parse_prompt(text + " --ar 16:9")
+    assert [(part.text, part.weight) for part in parsed.parts] == parts
+    assert parsed.text == text  # the text as typed stays the prompt, for echoes and exports
+
+
+def test_a_prompt_without_double_colons_has_no_parts():
+    assert parse_prompt("a fox: in snow").parts == ()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a::1 b::-1", "The weights after `::` add up to 0 (1 + -1): negative weights are "
+                   "allowed, but as in Midjourney the sum must be above 0"),
+    ("fox::-2", "The weights after `::` add up to -2 (-2)"),
+    ("::2 fox", "The weight '::2' follows no text: write the part before its weight"),
+    ("a::1001", "The weight '::1001' is out of range: a weight after :: is a number from "
+                "-1000 to 1000."),
+    ("::", "Write what to draw around the `::`"),
+    ("::".join("abcdefghijklmnopqrstu"), "The prompt has 21 parts separated by `::`: at most "
+                                          "20 are allowed."),
+])
+def test_multi_prompts_that_cannot_be_drawn_say_why(text, message):
+    with pytest.raises(PromptError, match="^" + re.escape(message)):
+        parse_prompt(text)
+
+
+def test_parts_and_stop_reach_the_request(registry):
+    request = build_request(parse_prompt("hot dog::2 animal::-0.5 --stop 50"), registry,
+                            model="tiny-random")
+    assert [(p.text, p.weight) for p in request.prompt_parts] == [("hot dog", 2.0),
+                                                                  ("animal", -0.5)]
+    assert (request.prompt, request.stop) == ("hot dog::2 animal::-0.5", 50)
+    assert request.negative_prompt == ""  # --no stays the negative prompt, not a part
+
+
+# -- --stop, and the lanes --fast, --relax, --turbo ---------------------------
+
+def test_stop_takes_a_percent_from_10_to_100():
+    assert parse_prompt("a fox --stop 10").stop == 10
+    assert parse_prompt("a fox --stop 100").stop == 100
+    for value in ("9", "101"):
+        with pytest.raises(PromptError, match=re.escape(
+                f"--stop value '{value}' is out of range: use --stop N, a whole number from 10 "
+                "to 100 (the percent of the steps that run).")):
+            parse_prompt(f"a fox --stop {value}")
+
+
+@pytest.mark.parametrize("lane", ["fast", "relax", "turbo"])
+def test_a_lane_flag_sets_the_lane(lane):
+    assert parse_prompt(f"a fox --{lane}").lane == lane
+    assert parse_prompt("a fox").lane is None
+
+
+def test_one_lane_per_prompt():
+    with pytest.raises(PromptError, match=re.escape(
+            "--fast and --relax both choose the lane: give one of --fast, --relax or --turbo.")):
+        parse_prompt("a fox --fast --relax")
+    with pytest.raises(PromptError, match=re.escape("--turbo is given twice")):
+        parse_prompt("a fox --turbo --turbo")
+    with pytest.raises(PromptError, match=re.escape("--fast takes no value, but '2' follows")):
+        parse_prompt("a fox --fast 2")
+
+
+# -- Midjourney's flags that dreamloop refuses, and strict suggestions --------
+
+@pytest.mark.parametrize(("flag", "offered"), [
+    ("--v 6.1", "--v picks a Midjourney model: dreamloop picks one of its own models with "
+                "--model NAME (sdxl, tiny-random)."),
+    ("--version 7", "--version picks a Midjourney model"),
+    ("--niji 6", "--niji picks a Midjourney model"),
+    ("--weird 250", "--chaos N makes the four images differ more"),
+    ("--w 250", "--w is Midjourney's: dreamloop has no weirdness setting"),
+    ("--exp 10", "try --stylize N"),
+    ("--sref https://x.png", "--sref (style references) is not offered yet: the nearest is an "
+                             "image prompt"),
+    ("--sw 100", "--sw (style references) is not offered yet"),
+    ("--cref https://x.png", "--cref (character references) is not offered yet"),
+    ("--cw 50", "with --iw N for how much it counts"),
+    ("--oref https://x.png", "--oref (omni references) is not offered yet"),
+    ("--ow 100", "--ow (omni references)"),
+    ("--p", "--p (personalization profiles) is Midjourney's and not offered"),
+    ("--profile abc", "--profile (personalization profiles)"),
+    ("--draft", "use --quality .25 (a quarter of the steps) or --stop N"),
+    ("--video", "dreamloop draws still images only"),
+    ("--motion high", "dreamloop draws still images only"),
+])
+def test_midjourney_flags_are_refused_with_what_we_offer(flag, offered):
+    with pytest.raises(PromptError) as info:
+        parse_prompt(f"a fox {flag}", model_names=["sdxl", "tiny-random"])
+    assert offered in str(info.value)
+    assert "did you mean" not in str(info.value) and "Unknown flag" not in str(info.value)
+
+
+@pytest.mark.parametrize("typed", ["--fast", "--stop 50", "--relax", "--turbo", "--iw 1"])
+def test_our_midjourney_flags_are_read_not_corrected(typed):
+    parse_prompt(f"a fox {typed}")  # today --fast → --aspect and --stop → --steps
+
+
+@pytest.mark.parametrize(("typed", "hint"), [
+    ("--seeed 4", "--seed"), ("--sed 4", "--seed"), ("--stylise 4", "--stylize"),
+    ("--stylze 4", None),  # --style or --stylize: no guess
+    ("--aspcet 1:2", "--aspect"), ("--qualty 1", "--quality"),
+    ("--xyzzy 4", None), ("--st 4", None), ("--ss 4", None), ("--fst", "--fast"),
+    ("--chaso 4", "--chaos"),
+])
+def test_did_you_mean_only_for_a_near_typo(typed, hint):
+    with pytest.raises(PromptError) as info:
+        parse_prompt(f"a fox {typed}")
+    message = str(info.value)
+    assert message.startswith(f"Unknown flag {typed.split()[0]}")
+    if hint is None:
+        assert "did you mean" not in message
+    else:
+        assert f"(did you mean {hint}?)" in message
