@@ -38,6 +38,11 @@ SCHEDULERS = {
 }
 
 
+# Samplers whose step i goes from sigmas[i] to sigmas[i + 1] by the model's estimate alone:
+# with sigmas[i + 1] = 0 that step lands on the estimated finished image (see _stop_early).
+JUMPING_SAMPLERS = ("euler", "euler_a", "flow_euler")
+
+
 class Cancelled(Exception):
     """The job was cancelled between two denoising steps."""
 
@@ -160,7 +165,7 @@ class Engine:
             "generator": [_generator(seed) for r in requests for seed in r.seeds],
             "num_inference_steps": requests[0].steps, "guidance_scale": requests[0].guidance,
             "callback_on_step_end": self._step_callback(on_progress, should_cancel,
-                                                        requests[0].stop),
+                                                        requests[0]),
         }
 
     def _check_batch(self, requests: Sequence[GenerationRequest],
@@ -193,17 +198,16 @@ class Engine:
         self._samplers[id(pipeline)] = name
 
     def _step_callback(self, on_progress: ProgressFn | None, should_cancel: CancelFn | None,
-                       stop: int | None = None):
+                       request: GenerationRequest):
         pipeline_class = self.spec.pipeline
+        jumps = request.sampler in JUMPING_SAMPLERS
 
         def callback(pipeline, step: int, timestep, tensors: dict) -> dict:
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
-            total = steps_until_stop(pipeline.num_timesteps, stop)
-            if step + 1 >= total:
-                # --stop: the pipeline skips the remaining steps and decodes the latents as
-                # they are now (Midjourney's "finish the job partway": less detail).
-                pipeline._interrupt = True
+            total = steps_until_stop(pipeline.num_timesteps, request.stop)
+            if total < pipeline.num_timesteps:
+                _stop_early(pipeline, step, total, jumps)
             if on_progress is not None:
                 on_progress(Progress(step + 1, total, tensors["latents"], pipeline_class))
             return {}
@@ -228,6 +232,19 @@ def _from_pretrained(spec: ModelSpec, dtype: torch.dtype) -> diffusers.Diffusion
 def steps_until_stop(steps: int, stop: int | None) -> int:
     """Denoising steps that run of `steps` under --stop (a percent), at least 1."""
     return steps if stop is None else max(1, math.ceil(steps * stop / 100))
+
+
+def _stop_early(pipeline, step: int, total: int, jumps: bool) -> None:
+    """--stop: finish after `total` steps (Midjourney's "finish partway": less detail)."""
+    # 1. before the last step, where the sampler allows, aim it at sigma 0: it then lands on
+    #    the model's estimate of the finished image (soft, unfinished) instead of a noisy
+    #    midpoint. The scheduler builds its sigmas anew for every call.
+    if jumps and step + 2 == total:
+        scheduler = pipeline.scheduler
+        scheduler.sigmas[scheduler.step_index + 1] = 0.0
+    # 2. after the last step the pipeline skips the rest and decodes the latents as they are
+    if step + 1 >= total:
+        pipeline._interrupt = True
 
 
 def _prompts(pipeline, requests: Sequence[GenerationRequest]) -> dict:
