@@ -73,6 +73,7 @@ class Imagine(commands.Cog):
         names = sorted(self.bot.services.registry.models)
         prompts = [parse_prompt(text, names) for text in expand_permutations(prompt)]
         check_job_count([parsed.repeat for parsed in prompts])
+        _check_one_image_prompt(prompts)
         return prompts
 
     async def _repeats(self, interaction: discord.Interaction, request: GenerationRequest,
@@ -85,8 +86,7 @@ class Imagine(commands.Cog):
         for number, (parsed, index) in enumerate(extra, start=2):
             try:
                 if index == 0:  # the next permutation: its own flags, so its own request
-                    request, version_id = await self._permutation_request(
-                        interaction, parsed, options, first.request)
+                    request, _, version_id = await self._request(interaction, parsed, *options)
                 job, _ = await self.bot.services.start_job(repeat_request(request, index), None,
                                                            version_id=version_id)
             except (PromptError, LimitReached, NotServed) as refusal:
@@ -95,18 +95,6 @@ class Imagine(commands.Cog):
                     ephemeral=True)
                 return
             await self._post_status(interaction, job)
-
-    async def _permutation_request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
-                                   options: tuple, first: GenerationRequest
-                                   ) -> tuple[GenerationRequest, int | None]:
-        """A later permutation's request and routed version. Its image prompt is the first
-        one's, stored once at the first one's size, so there it may not change the size."""
-        request, image_url, version_id = await self._request(interaction, parsed, *options)
-        if image_url is not None and (request.width, request.height) != (first.width,
-                                                                          first.height):
-            raise PromptError("With an image prompt every permutation is drawn at one size: "
-                              "permute the words, not --ar.")
-        return request, version_id
 
     async def _request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
                        aspect: str | None, model: str | None, image: discord.Attachment | None
@@ -165,6 +153,16 @@ class Imagine(commands.Cog):
             f" No worker is drawing with {job.model} right now: it starts when one does.")
         await interaction.followup.send(
             f"Queued as job {job.id}{lane}, seed {job.request.seed}.{idle}", ephemeral=True)
+
+
+def _check_one_image_prompt(prompts: list[ParsedPrompt]) -> None:
+    """Permutations share the first one's image prompt, stored once at its size."""
+    if len({parsed.image_url for parsed in prompts}) > 1:
+        raise PromptError("Permute the words, not the image link: one /imagine has one image "
+                          "prompt.")
+    if prompts[0].image_url and len({(p.aspect, p.model) for p in prompts}) > 1:
+        raise PromptError("With an image prompt every permutation is drawn at one size: "
+                          "permute the words, not --ar or --model.")
 
 
 def _with_aspect(parsed: ParsedPrompt, option: str | None, default: str | None) -> ParsedPrompt:

@@ -54,3 +54,18 @@ def test_repeat_counts_toward_the_40_jobs():
             "11 prompts with their --repeat make 41 jobs: one prompt makes at most 40 jobs")):
         check_job_count([4] * 10 + [1])
     assert MAX_JOBS == 40
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("https://cdn.discordapp.com/a.png a {red, green} fox --ar {1:1, 16:9}",
+     "With an image prompt every permutation is drawn at one size"),
+    ("{https://cdn.discordapp.com/a.png, https://cdn.discordapp.com/b.png} a fox",
+     "Permute the words, not the image link"),
+])
+def test_permutations_share_one_image_prompt_at_one_size(text, message):
+    from bot.imagine import _check_one_image_prompt
+
+    with pytest.raises(PromptError, match="^" + re.escape(message)):
+        _check_one_image_prompt([parse_prompt(t) for t in expand_permutations(text)])
+    _check_one_image_prompt([parse_prompt(t) for t in expand_permutations(
+        "https://cdn.discordapp.com/a.png a {red, green} fox")])
