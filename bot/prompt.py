@@ -2,6 +2,8 @@
 
     a red fox in snow --ar 16:9 --no text, watermark --seed 42
 
+The flags and their readers are in bot.prompt_flags, multi-prompts (`a::2 b`) in
+bot.multiprompt; permutations (`{a, b}`, bot.permutations) are expanded before parsing.
 parse_prompt splits the text from its flags and checks each value on its own;
 build_request turns a parsed prompt into a GenerationRequest for one model of
 the registry. Both raise only PromptError, whose message is written for the

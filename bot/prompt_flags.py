@@ -1,8 +1,8 @@
 """The flags of the prompt language: their table, their value readers, and the flags of
 Midjourney that dreamloop refuses with what it offers instead.
 
-bot.prompt reads a prompt with these; everything here raises only PromptError (or _BadValue,
-which bot.prompt turns into one), whose message is written for the member.
+bot.prompt reads a prompt with these. Everything here raises only PromptError, whose message
+is written for the member (the value readers' _BadValue becomes one in read_flag).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class PromptError(ValueError):
 # -- reading one value ------------------------------------------------------
 
 class _BadValue(Exception):
-    """A value reader's complaint; _read_flag adds the flag and its allowed form."""
+    """A value reader's complaint; read_flag adds the flag and its allowed form."""
 
 
 _NOT_VALID = "is not valid"
