@@ -50,12 +50,23 @@ async def test_limits_hold_across_a_bot_restart(double, db, stack):
 
 
 async def test_progress_goes_on_after_the_bot_restarts(double, db, stack):
+    # No worker until the new bot is up: the job must run after the restart, whatever the
+    # speed of the machine (with a worker running, a fast one finished it during the restart).
+    for worker in stack.workers:
+        worker.stop()
     await double.slash("alice", "general", "imagine", prompt="a slow owl --steps 150",
                        model="tiny-random")
     status = await double.wait_for_message("general", lambda m: "a slow owl" in m.content)
+    for _ in range(100):  # the status message's id is recorded just after it is posted
+        async with db.acquire() as conn:
+            if await conn.fetchval("SELECT status_message_id FROM jobs"):
+                break
+        await asyncio.sleep(0.1)
     stack.bot.kill()
     before = status.content
     stack.bot.start()
+    await double._until(lambda: double.identify_count >= 2, 60, "the bot did not reconnect")
+    stack.workers.append(Worker(stack.env, stack.folder / "late-worker.log"))
     await double._until(lambda: status.content != before and "%)" in status.content, 120,
                         "no progress edit after the restart")
 
