@@ -21,6 +21,7 @@ from bot.reconciler import Reconciler
 from bot.services import BotServices
 from bot.settings import Settings
 from bot.show import Show
+from bot.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ class DreamloopBot(commands.Bot):
             log.info("synced %d command(s): %s", len(synced), ", ".join(c.name for c in synced))
         if not self.deliver:
             return
-        for work in (Delivery(self).run(), self.progress.run(),
-                     Reconciler(self.services).run()):
-            task = asyncio.create_task(work)
+        # Supervised: a Redis timeout or a PostgreSQL restart restarts a task, never ends it.
+        for name, run in (("delivery", Delivery(self).run), ("progress relay", self.progress.run),
+                          ("reconciler", Reconciler(self.services).run)):
+            task = asyncio.create_task(supervise(name, run))
             self._background.add(task)
             task.add_done_callback(self._finished)
 

@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import socket
+import time
 
 import discord
 import redis.asyncio as redis
@@ -25,62 +26,88 @@ from generation.contract import GenerationResult
 from generation.keys import DELIVERY_GROUP
 
 log = logging.getLogger(__name__)
-ABANDONED_AFTER_MS = 60_000
 
 
 class Delivery:
-    def __init__(self, bot):
+    def __init__(self, bot, retry_after_ms: int | None = None):
         self.bot = bot
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        # A result pending this long is claimed and delivered again: twice the workers'
+        # lease (a minute by default), time enough for one delivery's own retries.
+        self.retry_after_ms = retry_after_ms or 2 * bot.services.queue.lease_ms
 
     async def run(self) -> None:
-        queue = self.bot.services.queue
+        """Read results for ever. Redis errors (a restart, a timeout while it hangs) are
+        waited out here; anything else ends run() and its supervisor starts it again."""
         await self._ensure_group()
-        await self._claim_abandoned()
-        start = "0"  # first what this consumer read but did not acknowledge, then new ones
+        start, next_claim = "0", 0.0  # first what this consumer read but did not acknowledge
         while True:
-            try:
-                reply = await queue.redis.xreadgroup(
-                    DELIVERY_GROUP, self.consumer, {queue.keys.results: start}, count=10,
-                    block=1000)
-            except redis.ResponseError as error:
-                if "NOGROUP" not in str(error):
-                    raise
-                await self._ensure_group()
-                continue
-            except (redis.ConnectionError, OSError) as error:
-                log.warning("Redis is unreachable (%s); retrying in 1 s", error)
-                await asyncio.sleep(1)
-                continue
-            entries = [entry for _, stream_entries in reply or [] for entry in stream_entries]
-            for entry_id, fields in entries:
+            if time.monotonic() >= next_claim:
+                await self._redis_or_wait(self._claim_abandoned())
+                next_claim = time.monotonic() + self.retry_after_ms / 4000
+            entries = await self._redis_or_wait(self._read(start))
+            for entry_id, fields in entries or []:
                 await self._deliver_and_ack(entry_id, fields)
-            if start != ">":
+            if start != ">" and entries is not None:
                 # Page on through the backlog: an entry that failed stays pending (for the
-                # next start) and must not be read again and again here.
+                # periodic claim below) and must not be read again and again here.
                 start = entries[-1][0] if entries else ">"
+
+    async def _read(self, start: str) -> list:
+        queue = self.bot.services.queue
+        try:
+            reply = await queue.redis.xreadgroup(
+                DELIVERY_GROUP, self.consumer, {queue.keys.results: start}, count=10,
+                block=1000)
+        except redis.ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            await self._ensure_group()  # Redis restarted without persistence, or was flushed
+            return []
+        return [entry for _, stream_entries in reply or [] for entry in stream_entries]
+
+    @staticmethod
+    async def _redis_or_wait(command):
+        """command's reply, or None after a second's wait if Redis failed (any RedisError:
+        a timeout must not end delivery for good)."""
+        try:
+            return await command
+        except (redis.RedisError, OSError) as error:
+            log.warning("Redis failed (%r); retrying in 1 s", error)
+            await asyncio.sleep(1)
+            return None
 
     async def _deliver_and_ack(self, entry_id: str, fields: dict) -> None:
         queue = self.bot.services.queue
         try:
             await self._deliver(fields)
         except Exception:
-            # Left unacknowledged: delivered at this bot's next start (the completion in
-            # PostgreSQL stands, and a job succeeded without a message gets posted then).
-            log.exception("job %s: delivery failed", fields.get("job"))
+            # Left unacknowledged: claimed and delivered again once it has been idle for
+            # retry_after_ms (the completion in PostgreSQL stands, and a job succeeded
+            # without a message gets posted then).
+            log.exception("job %s: delivery failed; retrying later", fields.get("job"))
             return
         try:
             await queue.redis.xack(queue.keys.results, DELIVERY_GROUP, entry_id)
         except (redis.RedisError, OSError) as error:
-            # Delivered but still pending: the next start reads it again, and PostgreSQL
-            # (the result message id) and the post's nonce keep it from being posted twice.
+            # Delivered but still pending: it is claimed again, and PostgreSQL (the result
+            # message id) and the post's nonce keep it from being posted twice.
             log.warning("job %s: delivered, not acknowledged (%s)", fields.get("job"), error)
 
     async def _claim_abandoned(self) -> None:
-        """Results a bot read but never acknowledged (it died) become ours after a minute."""
-        queue = self.bot.services.queue
-        await queue.redis.xautoclaim(queue.keys.results, DELIVERY_GROUP, self.consumer,
-                                     ABANDONED_AFTER_MS, start_id="0-0", count=1000)
+        """Results left pending for retry_after_ms become ours and are delivered again:
+        those of a bot that died, and this bot's own that failed (PostgreSQL dropped the
+        connection after the commit, Discord dropped the request)."""
+        queue, cursor = self.bot.services.queue, "0-0"
+        while True:
+            cursor, claimed, *_ = await queue.redis.xautoclaim(
+                queue.keys.results, DELIVERY_GROUP, self.consumer, self.retry_after_ms,
+                start_id=cursor, count=100)
+            for entry_id, fields in claimed:
+                if fields:  # an entry deleted meanwhile comes back without fields
+                    await self._deliver_and_ack(entry_id, fields)
+            if cursor in ("0-0", None):
+                return
 
     async def _ensure_group(self) -> None:
         queue = self.bot.services.queue

@@ -1,9 +1,11 @@
 """The reconciler: PostgreSQL is the record of truth, Redis only carries work.
 
 Every pass it looks at the jobs PostgreSQL says are queued or running and re-enqueues
-those whose stream entry is gone: after a Redis flush or a restart without persistence,
-or when a bot died between recording a job and queueing it. One process reconciles at a
-time (a PostgreSQL advisory lock), however many bots run.
+those Redis knows nothing of, neither a stream entry nor a result: after a Redis flush or a
+restart without persistence, or when a bot died between recording a job and queueing it.
+A job a worker finished whose result PostgreSQL has not heard of yet (delivery is behind,
+PostgreSQL was down) has a done marker and is left alone: it must not run twice. One
+process reconciles at a time (a PostgreSQL advisory lock), however many bots run.
 """
 
 from __future__ import annotations
@@ -60,9 +62,8 @@ class Reconciler:
         return lost
 
     async def _requeue_if_lost(self, job) -> bool:
-        queue = self.services.queue
-        if await queue.has_entry(str(job.id)):
+        if not await self.services.queue.enqueue_if_lost(str(job.id), job.request, job.lane):
             return False
-        await queue.enqueue(str(job.id), job.request, job.lane)
-        log.warning("reconciler: job %d had no stream entry; queued it again", job.id)
+        log.warning("reconciler: job %d had no stream entry and no result; queued it again",
+                    job.id)
         return True

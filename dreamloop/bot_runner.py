@@ -14,6 +14,7 @@ from bot.limits import Limits
 from bot.services import BotServices
 from dreamloop import services
 from dreamloop.settings import Settings, SettingsError
+from dreamloop.start_backoff import wait_before_connecting
 from generation.registry import load_registry
 
 NO_TOKEN = ("dreamloop needs a Discord bot token: create an application at "
@@ -36,6 +37,9 @@ async def run_bot(settings: Settings, pools: list | None = None,
     asyncio.get_running_loop().add_signal_handler(
         signal.SIGTERM, lambda: asyncio.ensure_future(bot.close()))
     try:
+        queue = bot.services.queue
+        await wait_before_connecting(queue.redis, queue.keys.bot_starts,
+                                     settings.restart_backoff_s)
         async with bot:
             await bot.start(settings.discord_token)
     finally:

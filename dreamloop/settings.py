@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_queued: int = Field(default=10, ge=1)  # a member's jobs waiting to start
     jobs_per_minute: int = Field(default=10, ge=1)  # a member's jobs started in any minute
     fast_gpu_seconds_per_day: float = Field(default=900.0, ge=0)  # then the relax lane
+    # A bot restarted within 10 minutes of connecting waits this, doubling each time up to
+    # 10 minutes, so a crash loop stays far under Discord's 1,000 IDENTIFYs a day.
+    restart_backoff_s: float = Field(default=5.0, gt=0, le=600)
     # The secret salt for hashing member ids in exports (dreamloop export); never exported.
     export_salt: str | None = None
 

@@ -36,6 +36,15 @@ class Keys:
         """Jobs delivered too often, copied here with the reason."""
         return f"{self.prefix}dead"
 
+    def done(self, job_id: str) -> str:
+        """Set (to its result's entry id) when a worker reports a job, with that report."""
+        return f"{self.prefix}done:{job_id}"
+
+    @property
+    def bot_starts(self) -> str:
+        """Sorted set of recent bot process starts (the IDENTIFY backoff reads it)."""
+        return f"{self.prefix}bot:starts"
+
     def progress(self, job_id: str) -> str:
         """Pub/sub channel of a job's progress events."""
         return f"{self.prefix}progress:{job_id}"

@@ -26,6 +26,8 @@ from generation.keys import LANES, WORKER_GROUP, Keys
 log = logging.getLogger(__name__)
 
 CANCEL_TTL_S = 86_400  # a cancel flag outlives any job that could still be running
+# A done marker outlives any wait for delivery (PostgreSQL down for days is an outage anyway).
+DONE_TTL_S = 7 * 86_400
 
 # Each script first checks that ARGV[2] (the consumer) still owns entry ARGV[3].
 _OWNS = """
@@ -47,19 +49,33 @@ end
 return renewed
 """
 
-# Add a job and remember its entry, in one step (the reconciler looks jobs up there).
+# Add a job and remember its entry, in one step (the reconciler looks jobs up there), once
+# per job id: a job already finished (its done marker) or still in a stream gets no second
+# entry, so a retried XADD (a timeout whose first try did land) or a reconciler that looked
+# while the job finished runs nothing twice. Returns {entry id or '', 1 if added else 0}.
+# KEYS: stream, entries, done; ARGV: job, request
 _ENQUEUE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'', 0} end
+local where = redis.call('HGET', KEYS[2], ARGV[1])
+if where then
+  local stream, id = string.match(where, '^(.*)|([^|]*)$')
+  if stream and #redis.call('XRANGE', stream, id, id) > 0 then return {id, 0} end
+end
 local id = redis.call('XADD', KEYS[1], '*', 'job', ARGV[1], 'request', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], KEYS[1] .. '|' .. id)
-return id
+return {id, 1}
 """
 
-# Report the outcome, acknowledge and delete the entry: all or nothing, owner only.
-# KEYS: stream, results, entries[, dead]; ARGV: group, consumer, entry, outcome, job[, dead]
+# Report the outcome, mark the job done, acknowledge and delete the entry: all or nothing,
+# owner only. The done marker (the result's id) tells the reconciler and later enqueues
+# that the job is finished even while PostgreSQL has not heard of it yet.
+# KEYS: stream, results, entries, done[, dead]; ARGV: group, consumer, entry, outcome, job,
+# done ttl[, dead]
 _FINISH = _OWNS + """
 if not owns(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
-if KEYS[4] then redis.call('XADD', KEYS[4], '*', unpack(cjson.decode(ARGV[6]))) end
-redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
+if KEYS[5] then redis.call('XADD', KEYS[5], '*', unpack(cjson.decode(ARGV[7]))) end
+local result = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
+redis.call('SET', KEYS[4], result, 'EX', ARGV[6])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
 if redis.call('HGET', KEYS[3], ARGV[5]) == KEYS[1] .. '|' .. ARGV[3] then
@@ -78,6 +94,14 @@ for i = 4, #ARGV do
   end
 end
 return released
+"""
+
+# Drop an owned entry without running it (its job is done already): acknowledge, delete.
+_DISCARD = _OWNS + """
+if not owns(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
 """
 
 
@@ -129,17 +153,31 @@ class JobQueue:
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
         self._release = client.register_script(_RELEASE)
+        self._discard = client.register_script(_DISCARD)
 
     # -- the producer side (the bot) -----------------------------------------------------
 
     async def enqueue(self, job_id: str, request: GenerationRequest, lane: str = "fast") -> str:
-        """Add a job to its model's stream for lane; returns the entry id."""
+        """Add a job to its model's stream for lane, unless it is there already or done;
+        returns its entry id ('' for a job that is done)."""
+        return (await self._enqueue_once(job_id, request, lane))[0]
+
+    async def enqueue_if_lost(self, job_id: str, request: GenerationRequest,
+                              lane: str = "fast") -> bool:
+        """Queue a job again if Redis has neither its entry nor its result; True if it did.
+        Checked and added in one script, so a job finishing meanwhile is not run twice."""
+        return (await self._enqueue_once(job_id, request, lane))[1]
+
+    async def _enqueue_once(self, job_id: str, request: GenerationRequest,
+                            lane: str) -> tuple[str, bool]:
         if lane not in LANES:
             raise ValueError(f"lane is {lane!r}: allowed: {', '.join(LANES)}")
         stream = self.keys.jobs(request.model, lane)
         await self.ensure_group(stream)
-        return await self._enqueue(keys=[stream, self.keys.entries],
-                                   args=[job_id, request.to_json()])
+        entry_id, added = await self._enqueue(
+            keys=[stream, self.keys.entries, self.keys.done(job_id)],
+            args=[job_id, request.to_json()])
+        return entry_id, bool(added)
 
     async def has_entry(self, job_id: str) -> bool:
         """Whether the job still has its stream entry (waiting, or leased to a worker).
@@ -149,6 +187,10 @@ class JobQueue:
             return False
         stream, entry_id = where.rsplit("|", 1)
         return bool(await self.redis.xrange(stream, min=entry_id, max=entry_id))
+
+    async def is_done(self, job_id: str) -> bool:
+        """Whether a worker reported the job (its result may still wait for delivery)."""
+        return bool(await self.redis.exists(self.keys.done(job_id)))
 
     async def cancel(self, job_id: str) -> None:
         """Ask whichever worker has the job to stop it between two steps (or not start it)."""
@@ -256,10 +298,14 @@ class JobQueue:
 
     async def _drop_unusable(self, consumer: str,
                              taken: list[QueuedJob | InvalidEntry]) -> list[QueuedJob]:
-        """Dead-letter entries that are not valid jobs or were delivered too often."""
+        """Dead-letter entries that are not valid jobs or were delivered too often; drop
+        the entries of jobs already done (a duplicate must not run the GPU again)."""
         usable = []
         for job in taken:
-            if isinstance(job, InvalidEntry):
+            if isinstance(job, QueuedJob) and await self.is_done(job.job_id):
+                log.warning("job %s is done already; dropped its extra entry", job.job_id)
+                await self._discard(keys=[job.stream], args=[WORKER_GROUP, consumer, job.entry_id])
+            elif isinstance(job, InvalidEntry):
                 await self.dead_letter(consumer, job, f"not a valid job: {job.reason}")
             elif job.deliveries > self.max_deliveries:
                 await self.dead_letter(consumer, job, await self._dead_reason(job))
@@ -310,10 +356,10 @@ class JobQueue:
 
     async def _finish_entry(self, consumer: str, job: QueuedJob | InvalidEntry, outcome: dict,
                             dead: dict | None) -> bool:
-        keys = [job.stream, self.keys.results, self.keys.entries] + (
+        keys = [job.stream, self.keys.results, self.keys.entries, self.keys.done(job.job_id)] + (
             [self.keys.dead] if dead else [])
-        args = [WORKER_GROUP, consumer, job.entry_id, _flat(outcome), job.job_id] + (
-            [_flat(dead)] if dead else [])
+        args = [WORKER_GROUP, consumer, job.entry_id, _flat(outcome), job.job_id,
+                DONE_TTL_S] + ([_flat(dead)] if dead else [])
         # If Redis lost the group, the entry went with it: the reconciler re-enqueues the job.
         return bool(await _unless_group_lost(self._finish(keys=keys, args=args), False))
 

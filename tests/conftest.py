@@ -10,7 +10,7 @@ import pytest
 
 from generation.registry import load_registry, tiny_random_spec
 
-pytest_plugins = ["tests.bot_stack"]  # the `stack` fixture of the bot's end-to-end tests
+pytest_plugins = ["tests.bot_stack", "tests.redis_server"]  # `stack`; `own_redis`
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pytest
 
 from generation.keys import WORKER_GROUP
 from generation.queue import JobQueue
+from generation.redis_connection import connect_redis
 from tests.factories import imagine_request
 
 LEASE_MS = 300
@@ -208,3 +209,54 @@ async def test_lapsed_entries_behind_many_live_ones_are_still_reclaimed(queue):
     for _ in range(3):
         reclaimed += await queue.take("worker-new", fast(queue), count=4)
     assert {job.job_id for job in reclaimed} == {job.job_id for job in lapsed}
+
+
+# -- one entry per job id (issue 17: a retried enqueue, a re-enqueue of a finished job) ----
+
+async def test_an_enqueue_retried_after_a_redis_hang_adds_one_entry(own_redis, keys):
+    """Redis hangs (SIGSTOP) under an enqueue: the client times out and retries, and Redis,
+    once resumed, runs the first try too. The job still has one entry."""
+    client = connect_redis(own_redis.url + "?socket_timeout=0.5")
+    queue = JobQueue(client, keys)
+    try:
+        await queue.enqueue("job-0", imagine_request())  # the group and script are in place
+        own_redis.hang()
+        enqueue = asyncio.create_task(queue.enqueue("job-1", imagine_request()))
+        await asyncio.sleep(2)  # the first try timed out; retries are waiting too
+        own_redis.resume()
+        await enqueue
+        entries = await client.xrange(keys.jobs("tiny-random", "fast"))
+    finally:
+        await client.aclose()
+    assert sorted(fields["job"] for _, fields in entries) == ["job-0", "job-1"]
+
+
+async def test_a_finished_job_is_never_queued_again(queue):
+    await queue.enqueue("job-1", imagine_request())
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    assert await queue.complete("worker-a", job, {"status": "succeeded", "result": "{}"})
+    assert await queue.is_done("job-1")
+    assert not await queue.enqueue_if_lost("job-1", imagine_request())  # the reconciler's try
+    assert await queue.enqueue("job-1", imagine_request()) == ""
+    assert await queue.redis.xlen(queue.keys.jobs("tiny-random", "fast")) == 0
+
+
+async def test_a_job_with_an_entry_is_not_queued_twice_and_a_lost_one_is(queue):
+    first = await queue.enqueue("job-1", imagine_request())
+    assert await queue.enqueue("job-1", imagine_request()) == first
+    assert not await queue.enqueue_if_lost("job-1", imagine_request())
+    await queue.redis.xdel(queue.keys.jobs("tiny-random", "fast"), first)  # Redis lost it
+    assert await queue.enqueue_if_lost("job-1", imagine_request())
+
+
+async def test_an_extra_entry_of_a_done_job_is_dropped_not_run(queue):
+    """A duplicate that got in anyway (written before this check, or by hand) never reaches
+    the GPU: the worker sees the done marker and drops it."""
+    stream = queue.keys.jobs("tiny-random", "fast")
+    await queue.enqueue("job-1", imagine_request())
+    await queue.redis.xadd(stream, {"job": "job-1", "request": imagine_request().to_json()})
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    assert await queue.complete("worker-a", job, {"status": "succeeded", "result": "{}"})
+    assert await queue.take("worker-a", fast(queue), count=4) == []
+    assert await queue.redis.xlen(stream) == 0 and await pending(queue) == 0
+    assert len(await results(queue)) == 1

@@ -91,3 +91,19 @@ async def test_after_a_flush_every_job_is_finished_exactly_once(services, tiny_e
     assert sorted(o["job"] for o in outcomes) == sorted({o["job"] for o in outcomes})
     assert len(outcomes) == 3
     assert await services.queue.redis.hlen(services.queue.keys.entries) == 0
+
+
+async def test_jobs_finished_but_not_yet_delivered_are_not_run_again(services, tiny_engine):
+    """A worker finished the jobs; PostgreSQL has not heard (delivery is behind, or
+    PostgreSQL was down for a while). Their stream entries are gone, their results wait:
+    the reconciler must leave them alone (issue 17: 2 of 2 jobs ran twice)."""
+    for i in range(2):
+        await services.start_job(imagine_request(seed=i), interaction_id=i)
+    async with running_pool(tiny_engine, services.queue, services.blobs) as pool:
+        await wait_for_results(services.queue, 2)
+        await age_all_jobs(services)  # still 'queued' in PostgreSQL, old enough to reconcile
+        assert await Reconciler(services).reconcile_once() == []
+        await asyncio.sleep(1)  # a re-run would have finished by now
+    runs = [stats.job_id for stats in pool.stats]
+    assert sorted(runs) == sorted(set(runs)) and len(runs) == 2  # GPU runs per job: 1
+    assert len(await services.queue.redis.xrange(services.queue.keys.results)) == 2
