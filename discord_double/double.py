@@ -105,10 +105,10 @@ class DiscordDouble:
         return self.refused.get(self.channel_id(channel), 0)
 
     def fail_next(self, method: str, route: str, count: int, status: int = 503,
-                  retry_after: float = 1.0) -> Fault:
-        """The next count requests to route ("/channels/{channel}/messages") get status: a
-        5xx, or 429 with Discord's rate-limit body and headers (see faults.py)."""
-        fault = Fault(method, route_pattern(route), count, status, retry_after)
+                  retry_after: float = 1.0, skip: int = 0) -> Fault:
+        """After skip requests to route ("/channels/{channel}/messages"), the next count get
+        status: a 5xx, or 429 with Discord's rate-limit body and headers (see faults.py)."""
+        fault = Fault(method, route_pattern(route), count, status, retry_after, skip=skip)
         self.faults.append(fault)
         return fault
 

@@ -1,11 +1,12 @@
 """Faults a test arms on the double: Discord's bad moments, answered as Discord answers.
 
-- `double.fail_next(method, route, count, status=503)`: the next `count` requests to the
-  route get a 5xx (`{"message": "503: Service Unavailable", "code": 0}`) or, with status
-  429, a rate limit: Discord's JSON body (`message`, `retry_after`, `global`), the
-  `Retry-After` header (whole seconds, rounded up) and `X-RateLimit-*` with Remaining 0,
-  and the `Via` header Discord's responses carry (discord.py takes a 429 without it for a
-  Cloudflare ban and does not wait it out). discord-api-docs, topics/rate-limits.
+- `double.fail_next(method, route, count, status=503, skip=0)`: after `skip` requests to
+  the route, the next `count` get a 5xx (`{"message": "503: Service Unavailable",
+  "code": 0}`) or, with status 429, a rate limit: Discord's JSON body (`message`,
+  `retry_after`, `global`), the `Retry-After` header (whole seconds, rounded up),
+  `X-RateLimit-*` with Remaining 0, and the `Via` header Discord's responses carry
+  (discord.py takes a 429 without it for a Cloudflare ban and does not wait it out).
+  discord-api-docs, topics/rate-limits.
 - `double.hold(method, route)`: requests to the route wait until the returned event is
   set (a slow or stuck request), then are answered normally.
 
@@ -33,6 +34,7 @@ class Fault:
     status: int = 503
     retry_after: float = 1.0
     gate: asyncio.Event | None = None  # held until set
+    skip: int = 0  # matching requests answered normally before the fault starts
     hits: list[str] = field(default_factory=list)  # paths it answered or held
 
     def matches(self, request: web.Request, api: str) -> bool:
@@ -68,7 +70,9 @@ def middleware(faults: list[Fault], api: str):
         for fault in list(faults):
             if not fault.matches(request, api):
                 continue
-            if fault.gate is not None:
+            if fault.skip > 0:
+                fault.skip -= 1
+            elif fault.gate is not None:
                 fault.hits.append(request.path)
                 await fault.gate.wait()
             elif fault.count > 0:
