@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bot.status import (
     CONTENT_LIMIT,
     ERROR_ROOM,
+    cannot_post,
     discord_length,
     echo,
     failure_text,
@@ -94,3 +95,16 @@ def test_follow_up_work_says_what_it_is():
 
 def test_the_escape_is_discord_pys_own():
     assert echo("a_b", 10) == discord.utils.escape_markdown("a_b")
+
+
+def refusal(cls, status: int, code: int, message: str):
+    response = SimpleNamespace(status=status, reason="refused")
+    return cls(response, {"code": code, "message": message})
+
+
+def test_a_too_long_post_is_not_taken_for_missing_permission():
+    too_long = cannot_post(job("a fox"), refusal(discord.HTTPException, 400, 50035,
+                                                 "Invalid Form Body"))
+    closed = cannot_post(job("a fox"), refusal(discord.Forbidden, 403, 50001, "Missing Access"))
+    assert "ask an admin" not in too_long and "400" in too_long
+    assert "ask an admin to let me send messages" in closed
