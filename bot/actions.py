@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import io
 
 import discord
 
 from bot.limits import LimitReached
 from bot.services import new_seed
+from bot.status import cannot_post, image_text, post_status
+from bot.uploads import image_file
 from db.feedback import Comparison, FeedbackEvent, record_comparison, record_feedback
 from db.images import StoredImage, get_image, job_images
 from db.jobs import Job, get_job
@@ -86,14 +87,27 @@ def clicker_owns(request: GenerationRequest, interaction: discord.Interaction,
                                guild_id=interaction.guild_id, **changes)
 
 
+async def start_follow_up(interaction: discord.Interaction, request: GenerationRequest,
+                          parent: Job, image: StoredImage | None = None) -> Job:
+    """Queue follow-up work (V, 🔄, Vary, Upscale) and show it in the channel as /imagine
+    does: a public status message with its progress, saying what the work is."""
+    new_job, created = await interaction.client.services.start_job(
+        request, interaction.id, image.id if image else None,
+        version_id=parent.model_version_id)
+    if created:
+        try:
+            await post_status(interaction.client, interaction.channel, new_job)
+        except discord.HTTPException as error:
+            await interaction.followup.send(cannot_post(new_job, error), ephemeral=True)
+    return new_job
+
+
 async def queue_variation(interaction: discord.Interaction, job: Job, image: StoredImage,
                           strength: str) -> Job:
     request = clicker_owns(job.request, interaction, kind=JobKind.VARIATION,
                            parent_image=image.blob_key, strength=VARIATION_STRENGTH[strength],
                            width=image.width, height=image.height, num_images=4)
-    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id,
-                                                             version_id=job.model_version_id)
-    return new_job
+    return await start_follow_up(interaction, request, job, image)
 
 
 async def queue_upscale(interaction: discord.Interaction, job: Job, image: StoredImage) -> Job:
@@ -101,11 +115,15 @@ async def queue_upscale(interaction: discord.Interaction, job: Job, image: Store
     request = clicker_owns(job.request, interaction, kind=JobKind.UPSCALE,
                            parent_image=image.blob_key, strength=spec.upscale_strength,
                            width=image.width, height=image.height, num_images=1)
-    new_job, _ = await interaction.client.services.start_job(request, interaction.id, image.id,
-                                                             version_id=job.model_version_id)
-    return new_job
+    return await start_follow_up(interaction, request, job, image)
 
 
-async def image_file(interaction: discord.Interaction, image: StoredImage) -> discord.File:
+async def take_image(interaction: discord.Interaction, job: Job, image: StoredImage,
+                     view: discord.ui.View) -> None:
+    """U: the grid's image full size in the channel, with its prompt and its own buttons
+    (a WebP when the PNG would pass the channel's upload limit)."""
     data = await asyncio.to_thread(interaction.client.services.blobs.get, image.blob_key)
-    return discord.File(io.BytesIO(data), f"dreamloop-{image.job_id}-{image.slot}.png")
+    file = await image_file(data, f"dreamloop-{image.job_id}-{image.slot}.png",
+                            interaction.filesize_limit)
+    await interaction.channel.send(image_text(job, image.slot, interaction.user.id), file=file,
+                                   view=view)

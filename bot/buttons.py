@@ -86,10 +86,7 @@ class GridButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         await actions.record(interaction, GRID_ACTIONS[self.action][2], job, image, self.slot)
         if self.action == "u":
             # Taking an image costs no GPU work: it is the grid's image, full size.
-            await interaction.channel.send(
-                f"Image #{self.slot} — {interaction.user.mention}",
-                file=await actions.image_file(interaction, image),
-                view=image_view(job.id, self.slot))
+            await actions.take_image(interaction, job, image, image_view(job.id, self.slot))
             await interaction.followup.send(f"Image #{self.slot} is below.", ephemeral=True)
             return
         new_job = await actions.queue_variation(interaction, job, image, "strong")
@@ -120,8 +117,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
             return
         await actions.record(interaction, "reroll", job)
         request = actions.clicker_owns(job.request, interaction, kind=JobKind.REROLL)
-        new_job, _ = await interaction.client.services.start_job(
-            request, interaction.id, version_id=job.model_version_id)
+        new_job = await actions.start_follow_up(interaction, request, job)
         await interaction.followup.send(f"Drawing it again: job {new_job.id} queued.",
                                         ephemeral=True)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from db.jobs import cancel_job
+from bot.status import status_message, status_text
+from db.jobs import cancel_job, get_job
 
 
 class Cancel(commands.Cog):
@@ -27,3 +30,13 @@ class Cancel(commands.Cog):
         await self.bot.services.queue.cancel(str(job))
         await interaction.response.send_message(f"Job {job} is cancelled.", ephemeral=True)
         await self.bot.services.dispatch_waiting(interaction.user.id)  # its slot is free
+        await self._show_cancelled(job)
+
+    async def _show_cancelled(self, job_id: int) -> None:
+        """Its status message says so, instead of stopping at its last "(NN%)"."""
+        async with self.bot.services.db.acquire() as conn:
+            job = await get_job(conn, job_id)
+        message = status_message(self.bot, job)
+        if message is not None:
+            with contextlib.suppress(discord.HTTPException):  # deleted, or no access
+                await message.edit(content=f"{status_text(job)} — cancelled", attachments=[])

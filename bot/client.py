@@ -22,6 +22,7 @@ from bot.services import BotServices
 from bot.settings import Settings
 from bot.show import Show
 from bot.supervisor import supervise
+from bot.uploads import UploadLimits
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class DreamloopBot(commands.Bot):
                          allowed_mentions=discord.AllowedMentions.none())
         self.services, self.deliver, self.sync_to = services, deliver, sync_to
         self.progress = ProgressRelay(self)
+        self.upload_limits = UploadLimits()  # each guild's, as its interactions say
+        self.add_listener(self.upload_limits.learn, "on_interaction")
         self._background: set[asyncio.Task] = set()
 
     async def setup_hook(self) -> None:

@@ -9,7 +9,7 @@ queue can be longer than that.
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import logging
 import os
 import socket
@@ -19,7 +19,9 @@ import discord
 import redis.asyncio as redis
 
 from bot.buttons import grid_view, image_view
-from bot.progress import status_text
+from bot.retry import ATTEMPTS, with_retries, worth_retrying
+from bot.status import clear_status, failure_text, status_text, undelivered_text
+from bot.uploads import image_file, upload_limit
 from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
 from generation.blobs import grid_key, image_key
 from generation.contract import GenerationResult
@@ -142,15 +144,35 @@ class Delivery:
         if job is None or (not won and (job.status != "succeeded" or job.result_message_id)):
             return
         try:
-            message = await post_result(self.bot, job, nonce=f"grid-{job.id}")
-        except (discord.Forbidden, discord.NotFound) as error:
-            # The channel is gone or closed to us: retrying cannot help, so the job fails
-            # once, here, instead of every bot trying again at every start.
-            async with services.db.acquire() as conn:
-                await fail_delivery(conn, job.id, f"cannot post in its channel: {error.text}")
-            raise
+            # The nonce makes Discord return the first message if a retried post had
+            # in fact gone through (a 5xx after the message was made).
+            message = await with_retries(
+                lambda: post_result(self.bot, job, nonce=f"grid-{job.id}"), f"job {job.id}")
+        except discord.HTTPException as error:
+            await self._undeliverable(job, error)
+            return
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
+        await clear_status(self.bot, job)
+
+    async def _undeliverable(self, job: Job, error: discord.HTTPException) -> None:
+        """Discord will not take the result: the job fails once, here (not at every bot's
+        every start), and its member is told where that is still possible."""
+        closed = isinstance(error, (discord.Forbidden, discord.NotFound))
+        tries = ATTEMPTS if worth_retrying(error) else 1
+        # A channel gone or closed to us: nobody can be told there.
+        reason = (f"cannot post in its channel: {error.text}" if closed else
+                  f"Discord refused its post {tries} time(s): {error.status} {error.text}")
+        log.warning("job %s: %s", job.id, reason)
+        async with self.bot.services.db.acquire() as conn:
+            await fail_delivery(conn, job.id, reason)
+        if not closed:
+            with contextlib.suppress(discord.HTTPException):
+                channel = await self._channel(job.channel_id)
+                await channel.send(undelivered_text(job, error, tries))
+
+    async def _channel(self, channel_id: int):
+        return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
 
     async def _post_failure(self, job_id: int, status: str, error: str) -> None:
         async with self.bot.services.db.acquire() as conn:
@@ -160,20 +182,20 @@ class Delivery:
         await self.bot.services.dispatch_waiting(job.member_id)
         if status == "cancelled" or job.channel_id is None:
             return
-        channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
-            job.channel_id)
-        await channel.send(f"<@{job.member_id}> job {job_id} could not be drawn: {error}")
+        channel = await self._channel(job.channel_id)
+        await with_retries(lambda: channel.send(failure_text(job, error)), f"job {job_id}")
+        await clear_status(self.bot, job)
 
 
 async def post_result(bot, job: Job, nonce: str | None = None) -> discord.Message:
     """A finished job as an ordinary channel message with its buttons: a grid, or for an
-    upscale the one image. A nonce makes Discord return the first message on a repeat."""
+    upscale the one image. Its file fits the guild's upload limit (re-encoded as a WebP if
+    not). A nonce makes Discord return the first message on a repeat."""
     upscale = job.kind == "upscale"
     key = image_key(job.id, 1) if upscale else grid_key(job.id)
     data = await asyncio.to_thread(bot.services.blobs.get, key)
     channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+    name = f"dreamloop-{job.id}-2x.png" if upscale else f"dreamloop-{job.id}.webp"
     return await channel.send(
-        status_text(job) + (" — upscaled 2×" if upscale else ""),
-        file=discord.File(io.BytesIO(data), f"dreamloop-{job.id}-2x.png" if upscale
-                          else f"dreamloop-{job.id}.webp"),
+        status_text(job), file=await image_file(data, name, upload_limit(bot, job.guild_id)),
         view=image_view(job.id, 1, upscaled=True) if upscale else grid_view(job.id), nonce=nonce)

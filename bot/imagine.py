@@ -16,11 +16,11 @@ from bot.image_prompt import (
 )
 from bot.limits import LimitReached
 from bot.permutations import check_job_count, expand_permutations
-from bot.progress import status_text
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
 from bot.services import NotServed
 from bot.settings import load_defaults, read_aspect
-from db.jobs import Job, queue_position, set_message_ids
+from bot.status import cannot_post, post_status
+from db.jobs import Job
 from generation.contract import GenerationRequest, repeat_request
 
 ASPECTS = [app_commands.Choice(name=ratio, value=ratio)
@@ -128,24 +128,12 @@ class Imagine(commands.Cog):
                                  request.height)
 
     async def _post_status(self, interaction: discord.Interaction, job: Job) -> None:
-        """The status message is an ordinary channel message: it can be edited after the
-        15 minutes an interaction token lives."""
         services = self.bot.services
-        async with services.db.acquire() as conn:
-            position = await queue_position(conn, job.id)
-        text = status_text(job)
-        where = (f"queued (#{position or 1})" if job.dispatched_at else
-                 f"waiting: {services.limits.max_running} of your jobs are in progress")
         try:
-            status = await interaction.channel.send(f"{text} — {where}")
+            await post_status(self.bot, interaction.channel, job)
         except discord.HTTPException as error:  # no permission to post here, most often
-            await interaction.followup.send(
-                f"Job {job.id} is queued, but I cannot post in this channel ({error.text}); "
-                "ask an admin to let me send messages and attach files here.", ephemeral=True)
+            await interaction.followup.send(cannot_post(job, error), ephemeral=True)
             return
-        self.bot.progress.watch(job.id, status, text)
-        async with services.db.acquire() as conn:
-            await set_message_ids(conn, job.id, status_message_id=status.id)
         lane = "" if job.lane == "fast" else (
             " in the relax lane (your choice, or today's fast GPU time is spent: it renews "
             "at 00:00 UTC)")

@@ -18,17 +18,12 @@ import asyncpg
 import discord
 import redis.asyncio as redis
 
+from bot.status import status_text
 from db.jobs import jobs_showing_progress, mark_started
 
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5
 REMEMBERED_STARTS = 10_000  # job ids already marked running, newest kept
-
-
-def status_text(job) -> str:
-    """The start of a job's status message: the prompt as typed (markdown escaped) and its
-    member (mentioned, never pinged: the client allows no mentions)."""
-    return f"**{discord.utils.escape_markdown(job.request.prompt)}** — <@{job.member_id}>"
 
 
 class ProgressRelay:
@@ -37,10 +32,22 @@ class ProgressRelay:
         self.watching: dict[str, tuple[discord.Message, str]] = {}  # job id → (message, text)
         self.last_edit: dict[str, float] = {}
         self.started: dict[str, None] = {}  # insertion-ordered, so the oldest go first
+        # Each job's edits run in a task of their own: one slow edit (a busy channel, a
+        # rate-limited message) never holds up another job's progress. A job's newest event
+        # waits in `latest` while its edit is under way; older ones are dropped.
+        self.latest: dict[str, dict] = {}
+        self.editing: dict[str, asyncio.Task] = {}
 
     def watch(self, job_id: int, message: discord.Message | discord.PartialMessage,
               text: str) -> None:
         self.watching[str(job_id)] = (message, text)
+
+    def forget(self, job_id: int) -> discord.Message | discord.PartialMessage | None:
+        """Stop showing a job's progress (its result is posted); its status message."""
+        self.latest.pop(str(job_id), None)
+        self.last_edit.pop(str(job_id), None)
+        watched = self.watching.pop(str(job_id), None)
+        return watched[0] if watched else None
 
     async def run(self) -> None:
         await self._watch_again()
@@ -75,7 +82,22 @@ class ProgressRelay:
                 if job_id not in self.started and job_id.isdigit():
                     await self._mark_started(job_id)
                 if job_id in self.watching:
-                    await self._show(job_id, json.loads(message["data"]))
+                    self._edit_soon(job_id, json.loads(message["data"]))
+
+    def _edit_soon(self, job_id: str, event: dict) -> None:
+        self.latest[job_id] = event
+        if job_id not in self.editing:
+            self.editing[job_id] = asyncio.create_task(self._edit_job(job_id))
+
+    async def _edit_job(self, job_id: str) -> None:
+        """Show the job's newest event, again while a newer one came meanwhile."""
+        try:
+            while job_id in self.latest and job_id in self.watching:
+                await self._show(job_id, self.latest.pop(job_id))
+        except Exception:  # an edit lost in transit: the next event tries again
+            log.exception("job %s: progress edit failed", job_id)
+        finally:
+            del self.editing[job_id]
 
     async def _mark_started(self, job_id: str) -> None:
         """Its first progress event: the job is running (what /info and the caps read)."""

@@ -17,8 +17,8 @@ import re
 import discord
 from discord import app_commands
 from discord.ext import commands
-from discord.utils import escape_markdown
 
+from bot.status import with_prompt
 from db.rate_pairs import ShownPair, Vote, next_pair, record_vote
 from generation.images import encode_grid, make_pair, open_image
 
@@ -50,8 +50,8 @@ class Rate(commands.Cog):
 async def pair_message(services, shown: ShownPair) -> dict:
     """The message's content, picture and buttons for a shown pair."""
     picture = await asyncio.to_thread(_picture, services.blobs, shown)
-    return {"content": f"**Which image is better for:** {escape_markdown(shown.prompt)}\n"
-                       "A is on the left, B on the right.",
+    return {"content": with_prompt(shown.prompt, "**Which image is better for:** ",
+                                   "\nA is on the left, B on the right."),
             "file": discord.File(io.BytesIO(picture), f"rate-{shown.id}.webp"),
             "view": answer_view(shown.id)}
 

@@ -10,15 +10,16 @@ from collections.abc import Callable
 from aiohttp import web
 
 from discord_double import payloads
+from discord_double.faults import Fault, route_pattern
 from discord_double.gateway import DISPATCH, GatewaySession
 from discord_double.model import (
     DEFAULT_UPLOAD_LIMIT,
     Clock,
-    DiscordError,
     Interaction,
     Message,
     Snowflakes,
     check_components,
+    check_content,
     check_files,
     new_token,
     resolve_mentions,
@@ -55,6 +56,7 @@ class DiscordDouble:
         self.identify_count = 0
         self.sessions: list[GatewaySession] = []
         self.unhandled: list[str] = []  # requests the double does not implement
+        self.faults: list[Fault] = []  # armed by fail_next() and hold()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -101,6 +103,20 @@ class DiscordDouble:
     def refused_posts(self, channel: str) -> int:
         """How many messages the bot tried to post where it has no access."""
         return self.refused.get(self.channel_id(channel), 0)
+
+    def fail_next(self, method: str, route: str, count: int, status: int = 503,
+                  retry_after: float = 1.0, skip: int = 0) -> Fault:
+        """After skip requests to route ("/channels/{channel}/messages"), the next count get
+        status: a 5xx, or 429 with Discord's rate-limit body and headers (see faults.py)."""
+        fault = Fault(method, route_pattern(route), count, status, retry_after, skip=skip)
+        self.faults.append(fault)
+        return fault
+
+    def hold(self, method: str, route: str) -> asyncio.Event:
+        """Requests to route wait, unanswered, until the returned event is set."""
+        gate = asyncio.Event()
+        self.faults.append(Fault(method, route_pattern(route), gate=gate))
+        return gate
 
     def channel_id(self, name: str) -> int:
         return int(self.channels[name]["id"])
@@ -287,9 +303,7 @@ class DiscordDouble:
         """Validate and store a message the bot sent, the way Discord would."""
         check_components(body.get("components") or [])
         check_files(files, self.upload_limit)
-        if len(body.get("content") or "") > 2000:
-            raise DiscordError(400, 50035, "Invalid Form Body",
-                               {"content": "Must be 2000 or fewer in length."})
+        check_content(body.get("content"))
         payload = payloads.message(self.ids.next(), channel_id, self.guild_id, self.bot, body,
                                    self.clock.iso())
         message = Message(payload, files=dict(files))
@@ -314,6 +328,7 @@ class DiscordDouble:
     def edit_message(self, message: Message, body: dict, files: dict[str, bytes]) -> Message:
         check_components(body.get("components") or [])
         check_files(files, self.upload_limit)
+        check_content(body.get("content"))
         for key in ("content", "embeds", "components", "flags"):
             if key in body and body[key] is not None:
                 message.payload[key] = body[key]

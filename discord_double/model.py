@@ -14,6 +14,7 @@ CALLBACK_DEADLINE_S = 3.0  # an interaction must be answered within 3 s
 TOKEN_LIFETIME_S = 15 * 60  # follow-ups and @original edits work for 15 minutes
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes per file, for bots since 2025-01-16
 MAX_CUSTOM_ID = 100
+MAX_CONTENT = 2000
 MAX_ROWS = MAX_PER_ROW = 5
 
 
@@ -133,6 +134,15 @@ def check_components(components: list[dict]) -> None:
                     f"Must be {MAX_CUSTOM_ID} or fewer in length.")
     if errors:
         raise DiscordError(400, 50035, "Invalid Form Body", errors)
+
+
+def check_content(content: str | None) -> None:
+    """Message content: at most 2,000 characters, on create and on edit alike. Discord's
+    API counts code points (the client's counter can differ for emoji)."""
+    if len(content or "") > MAX_CONTENT:
+        raise DiscordError(400, 50035, "Invalid Form Body", {"content": {"_errors": [
+            {"code": "BASE_TYPE_MAX_LENGTH",
+             "message": f"Must be {MAX_CONTENT} or fewer in length."}]}})
 
 
 def check_files(files: dict[str, bytes], limit: int) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from discord_double import faults
 from discord_double.model import (
     CALLBACK_DEADLINE_S,
     TOKEN_LIFETIME_S,
@@ -37,7 +38,8 @@ def discord_json(data, status: int = 200) -> web.Response:
 def build_app(double: DiscordDouble) -> web.Application:
     # Discord takes bodies well past aiohttp's 1 MiB default; the upload limit is ours to check.
     app = web.Application(client_max_size=256 * 1024 * 1024,
-                          middlewares=[_discord_errors(double), _rate_limit_headers])
+                          middlewares=[faults.middleware(double.faults, API),
+                                       _discord_errors(double), _rate_limit_headers])
     handlers = _Handlers(double)
     app.router.add_get("/gateway", handlers.gateway)
     app.router.add_get("/attachments/{channel}/{message}/{name}", handlers.attachment)

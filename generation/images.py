@@ -79,6 +79,16 @@ def encode_grid(grid: Image.Image, fmt: str = "webp",
     raise ValueError(f"max_bytes is {max_bytes}: too small for any readable {fmt} grid")
 
 
+def fit_upload(data: bytes, max_bytes: int = DISCORD_UPLOAD_LIMIT) -> tuple[bytes, str | None]:
+    """An image file for a channel whose uploads may be max_bytes: (data, None) when it fits,
+    else (the image as a WebP in at most max_bytes, "webp"): lower quality first, then
+    smaller. Discord refuses a larger file (413, code 40005), and a full-size PNG of a
+    large upscale can pass its 10 MiB default."""
+    if len(data) <= max_bytes:
+        return data, None
+    return encode_grid(open_image(data), "webp", max_bytes), "webp"
+
+
 def _encode(image: Image.Image, pillow_format: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     if pillow_format == "WEBP":

@@ -42,11 +42,13 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     assert grid_bytes == blobs.get(grid_key(job.id))  # the grid shows the job's images
     assert grid.pinged == {"everyone": False, "users": set(), "roles": set()}
 
-    assert status.payload["edited_timestamp"] and "(100%)" in status.content  # progress
+    assert status.payload["edited_timestamp"] and "%)" in status.content  # progress shown
+    await double._until(lambda: status.deleted, 30, "the status stayed above the grid")
 
     # U2: image 2 full size, and a feedback event with the slot it was shown in
     await double.click("bob", grid, f"dl:u:{job.id}:2")
-    taken = await double.wait_for_message("general", lambda m: m.content.startswith("Image #2"))
+    taken = await double.wait_for_message("general", lambda m: "— Image #2 <@" in m.content)
+    assert taken.content == f"**a red fox in snow** — Image #2 <@{double.user_id('bob')}>"
     assert list(taken.files.values()) == [blobs.get(image_key(job.id, 2))]
     assert taken.custom_ids() == [f"dl:{a}:{job.id}:2" for a in ("vs", "vg", "up", "tu", "td",
                                                                    "fv")]
@@ -65,8 +67,9 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     # 👍 is recorded; Upscale 2× delivers one image twice the size
     await double.click("alice", taken, f"dl:tu:{job.id}:2")
     await double.click("alice", taken, f"dl:up:{job.id}:2")
-    upscaled = await double.wait_for_message("general", lambda m: "upscaled 2×" in m.content,
-                                             timeout=120)
+    upscaled = await double.wait_for_message(
+        "general", lambda m: "Upscaled ×2 of image #2 by" in m.content and m.custom_ids(),
+        timeout=120)
     [big] = upscaled.files.values()
     assert not any(c.startswith("dl:up:") for c in upscaled.custom_ids())  # not 4× by 2×
     assert Image.open(io.BytesIO(big)).size == (128, 128)
@@ -103,7 +106,7 @@ async def test_imagine_to_grid_to_picks_and_variations(double, db, stack):
     bot.start()
     await double._until(lambda: double.identify_count >= 2, 60, "the bot did not reconnect")
     await double.click("alice", grid, f"dl:u:{job.id}:1")
-    await double.wait_for_message("general", lambda m: m.content.startswith("Image #1"))
+    await double.wait_for_message("general", lambda m: "— Image #1 <@" in m.content)
 
 
 # One of each kind of mistake the parser and the request builder name (tests/test_prompt.py
@@ -138,7 +141,7 @@ async def test_mentions_in_a_prompt_ping_nobody(double, db, stack):
     prompt = "@everyone @here <@&1> **bold** a cat"
     await double.slash("bob", "general", "imagine", prompt=prompt, model="tiny-random")
     grid = await double.wait_for_message("general", is_grid, timeout=120)
-    status = next(m for m in double.channel_messages("general")
+    status = next(m for m in double.messages.values()  # deleted once the grid is posted
                   if "a cat" in m.content and not is_grid(m))
     for message in (status, grid):
         assert message.pinged == {"everyone": False, "users": set(), "roles": set()}

@@ -29,7 +29,8 @@ async def test_a_permutation_prompt_makes_one_job_per_option(double, db, stack):
     made = await jobs(db)
     assert [job.request.prompt for job in made] == ["a red fox", "a green fox"]
     assert [job.request.seed for job in made] == [5, 5]  # --seed holds for each permutation
-    posts = [m.content for m in double.channel_messages("general") if not is_grid(m)]
+    # every message, deleted ones too: a status message goes once its grid is posted
+    posts = [m.content for m in double.messages.values() if not is_grid(m)]
     for prompt in ("a red fox", "a green fox"):  # each job has its own status message
         assert sum(post.startswith(f"**{prompt}** — ") for post in posts) == 1
 

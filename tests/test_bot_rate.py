@@ -73,7 +73,7 @@ async def test_picks_and_rate_votes_become_comparisons_and_change_the_leaderboar
     # Alice takes image 3 of the first grid: three implicit pairs
     job = int(base.custom_ids()[0].split(":")[2])
     await double.click("alice", base, f"dl:u:{job}:3")
-    await double.wait_for_message("general", lambda m: m.content.startswith("Image #3"))
+    await double.wait_for_message("general", lambda m: "— Image #3 <@" in m.content)
 
     # Bob rates: the images are Alice's and of one prompt, so every pair is a real one
     rate = await double.slash("bob", "general", "rate")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.images import encode_grid, encode_png, make_grid, open_image
+from generation.images import encode_grid, encode_png, fit_upload, make_grid, open_image
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
 
@@ -110,3 +110,15 @@ def test_open_image_refuses_a_bomb_before_decoding_it(side, message):
     Image.new("L", (side, side)).save(buffer, "PNG", compress_level=9)
     with pytest.raises(ValueError, match=message):
         open_image(buffer.getvalue())
+
+
+def test_a_file_over_the_upload_limit_becomes_a_webp_that_fits():
+    png = encode_png(noisy(512))
+    fitted, fmt = fit_upload(png, max_bytes=len(png) // 4)
+    assert fmt == "webp" and len(fitted) <= len(png) // 4
+    assert Image.open(io.BytesIO(fitted)).format == "WEBP"
+
+
+def test_a_file_within_the_upload_limit_is_posted_as_it_is():
+    png = encode_png(noisy(64))
+    assert fit_upload(png, max_bytes=len(png)) == (png, None)
