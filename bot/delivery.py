@@ -138,13 +138,16 @@ class Delivery:
         await channel.send(f"<@{job.member_id}> job {job_id} could not be drawn: {error}")
 
 
-async def post_result(bot, job: Job, nonce: str | None = None) -> discord.Message:
+async def post_result(bot, job: Job, nonce: str | None = None,
+                      channel: discord.abc.Messageable | None = None) -> discord.Message:
     """A finished job as an ordinary channel message with its buttons: a grid, or for an
-    upscale the one image. A nonce makes Discord return the first message on a repeat."""
+    upscale the one image. A nonce makes Discord return the first message on a repeat.
+    channel: where to post it (/show's), else the job's own channel."""
     upscale = job.kind == "upscale"
     key = image_key(job.id, 1) if upscale else grid_key(job.id)
     data = await asyncio.to_thread(bot.services.blobs.get, key)
-    channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+    channel = channel or bot.get_channel(job.channel_id) or await bot.fetch_channel(
+        job.channel_id)
     return await channel.send(
         status_text(job) + (" — upscaled 2×" if upscale else ""),
         file=discord.File(io.BytesIO(data), f"dreamloop-{job.id}-2x.png" if upscale
