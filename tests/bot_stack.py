@@ -106,7 +106,7 @@ async def reply_to(double, interaction) -> str:
         return double.messages[interaction.original_message_id]
 
     await double._until(lambda: not original().payload.get("flags", 0) & LOADING, 30,
-                        "the interaction was left thinking")
+                        "the interaction was never answered (still thinking…)")
     return original().content
 
 
