@@ -13,6 +13,7 @@ import re
 import discord
 
 from bot import actions
+from bot.errors import answers_failures
 from generation.contract import JobKind
 
 # action → (label or emoji, row, feedback kind); the grid's slot buttons
@@ -78,6 +79,7 @@ class GridButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         label, row, _ = GRID_ACTIONS[action]
         super().__init__(action, job_id, slot, label=label.format(slot=slot), row=row)
 
+    @answers_failures
     @actions.explain_limits
     async def callback(self, interaction: discord.Interaction) -> None:
         job, image = await self._find(interaction)
@@ -104,6 +106,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
     async def from_custom_id(cls, interaction, item, match: re.Match):
         return cls(int(match["job"]))
 
+    @answers_failures
     @actions.explain_limits
     async def callback(self, interaction: discord.Interaction) -> None:
         """The same prompt with new seeds: the whole grid lost."""
@@ -128,6 +131,7 @@ class ImageButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         label, emoji, _ = IMAGE_ACTIONS[action]
         super().__init__(action, job_id, slot, label=label, emoji=emoji)
 
+    @answers_failures
     @actions.explain_limits
     async def callback(self, interaction: discord.Interaction) -> None:
         job, image = await self._find(interaction)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cancel_flags import CancelFlags
+from bot.errors import answer
 from bot.status import status_message, status_text
 from db.jobs import cancel_job, get_job
 
@@ -15,20 +18,34 @@ from db.jobs import cancel_job, get_job
 class Cancel(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
+        self.flags = CancelFlags(bot.services)
+        self._flagging: asyncio.Task | None = None
+
+    async def cog_load(self) -> None:
+        if self.bot.deliver:  # a serving bot, not `dreamloop sync-commands`
+            self._flagging = asyncio.create_task(self.flags.run())
+
+    async def cog_unload(self) -> None:
+        if self._flagging is not None:
+            self._flagging.cancel()
 
     @app_commands.command()
     @app_commands.describe(job="the job's number, as /imagine or /info shows it")
     async def cancel(self, interaction: discord.Interaction, job: int) -> None:
         """Cancel one of your queued or running jobs."""
+        await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         async with self.bot.services.db.acquire() as conn:
             cancelled = await cancel_job(conn, job, interaction.user.id)
         if not cancelled:
-            await interaction.response.send_message(
-                f"Job {job} is not one of your queued or running jobs.", ephemeral=True)
+            await answer(interaction, f"Job {job} is not one of your queued or running jobs.")
             return
         # The worker checks this flag between steps (or before starting) and stops.
-        await self.bot.services.queue.cancel(str(job))
-        await interaction.response.send_message(f"Job {job} is cancelled.", ephemeral=True)
+        if await self.flags.send(job):
+            await answer(interaction, f"Job {job} is cancelled.")
+        else:
+            await answer(interaction, f"Job {job} is cancelled; the job queue is unreachable "
+                         "right now, so its GPU stops drawing it as soon as the queue is back "
+                         "(nothing will be posted).")
         await self.bot.services.dispatch_waiting(interaction.user.id)  # its slot is free
         await self._show_cancelled(job)
 

@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.buttons import BUTTONS
 from bot.cancel import Cancel
 from bot.delivery import Delivery
+from bot.errors import DreamloopTree
 from bot.imagine import Imagine
 from bot.info import Info
 from bot.leaderboard import LeaderboardCommand
@@ -44,7 +45,8 @@ class DreamloopBot(commands.Bot):
         # Prompts are echoed back: with mentions off, "@everyone" in a prompt pings nobody.
         super().__init__(command_prefix=commands.when_mentioned,
                          intents=discord.Intents.default(),
-                         allowed_mentions=discord.AllowedMentions.none())
+                         allowed_mentions=discord.AllowedMentions.none(),
+                         tree_cls=DreamloopTree)  # every failed command is answered
         self.services, self.deliver, self.sync_to = services, deliver, sync_to
         self.progress = ProgressRelay(self)
         self.upload_limits = UploadLimits()  # each guild's, as its interactions say

@@ -187,14 +187,17 @@ class Delivery:
         await clear_status(self.bot, job)
 
 
-async def post_result(bot, job: Job, nonce: str | None = None) -> discord.Message:
+async def post_result(bot, job: Job, nonce: str | None = None,
+                      channel: discord.abc.Messageable | None = None) -> discord.Message:
     """A finished job as an ordinary channel message with its buttons: a grid, or for an
     upscale the one image. Its file fits the guild's upload limit (re-encoded as a WebP if
-    not). A nonce makes Discord return the first message on a repeat."""
+    not). A nonce makes Discord return the first message on a repeat.
+    channel: where to post it (/show's), else the job's own channel."""
     upscale = job.kind == "upscale"
     key = image_key(job.id, 1) if upscale else grid_key(job.id)
     data = await asyncio.to_thread(bot.services.blobs.get, key)
-    channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+    channel = channel or bot.get_channel(job.channel_id) or await bot.fetch_channel(
+        job.channel_id)
     name = f"dreamloop-{job.id}-2x.png" if upscale else f"dreamloop-{job.id}.webp"
     return await channel.send(
         status_text(job), file=await image_file(data, name, upload_limit(bot, job.guild_id)),

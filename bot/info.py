@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import answer
 from db.jobs import Job, member_active_jobs, member_usage, queue_position, typical_gpu_ms
 
 
@@ -18,13 +19,14 @@ class Info(commands.Cog):
     @app_commands.command()
     async def info(self, interaction: discord.Interaction) -> None:
         """Your running and queued jobs, and your usage today."""
+        await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         async with self.bot.services.db.acquire() as conn:
             jobs = await member_active_jobs(conn, interaction.user.id)
             lines = [await _describe(conn, job) for job in jobs] or ["No jobs in the queue."]
             usage = await member_usage(conn, interaction.user.id,
                                        datetime.now(UTC) - timedelta(days=1))
         lines.append(f"Last 24 hours: {usage.jobs} job(s), {usage.gpu_ms / 1000:.1f} GPU-seconds.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await answer(interaction, "\n".join(lines))
 
 
 async def _describe(conn, job: Job) -> str:

@@ -26,6 +26,7 @@ class Limits:
     per_minute: int = 10  # jobs started in any minute
     fast_gpu_seconds: float = 900.0  # a day's fast-lane GPU time; beyond it, the relax lane
     job_estimate_s: float = 10.0  # what a job still running or waiting counts against it
+    shows_per_minute: int = 5  # /show posts by one member in a minute (bot/show.py)
 
 
 @dataclass(frozen=True)

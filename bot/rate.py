@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import answers_failures
 from bot.status import with_prompt
 from db.rate_pairs import ShownPair, Vote, next_pair, record_vote
 from generation.images import encode_grid, make_pair, open_image
@@ -82,6 +83,7 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
     async def from_custom_id(cls, interaction, item, match: re.Match):
         return cls(int(match["pair"]), match["answer"])
 
+    @answers_failures
     async def callback(self, interaction: discord.Interaction) -> None:
         # A deferred update: the next pair replaces this one in the same message.
         await interaction.response.defer()

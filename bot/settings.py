@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import answer
 from bot.prompt import PromptError, parse_prompt
 from db.members import get_settings, member_and_guild_settings, update_settings
 from generation.registry import UnknownModel
@@ -73,14 +74,14 @@ class Settings(commands.GroupCog, group_name="settings",
                  aspect: str | None = None, lane: str | None = None,
                  reset: bool = False) -> None:
         """Your defaults for /imagine: model, aspect ratio and lane."""
+        await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         try:
             changes = self._member_changes(model, aspect, lane, reset)
         except (SettingsError, PromptError) as error:
-            await interaction.response.send_message(str(error), ephemeral=True)
+            await answer(interaction, str(error))
             return
         saved = await self._save("member", interaction.user.id, changes)
-        await interaction.response.send_message(_describe("Your defaults", saved, MEMBER_KEYS),
-                                                ephemeral=True)
+        await answer(interaction, _describe("Your defaults", saved, MEMBER_KEYS))
 
     @app_commands.command(name="server")
     @app_commands.describe(default_model="the model /imagine uses here unless one is named",
@@ -94,20 +95,20 @@ class Settings(commands.GroupCog, group_name="settings",
                      remove_channel: discord.TextChannel | None = None,
                      reset: bool = False) -> None:
         """This server's rules for /imagine: where it works, its default model."""
+        await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            await interaction.response.send_message(
-                "Only members with the Manage Server permission can change this server's "
-                "settings; /settings me sets your own defaults.", ephemeral=True)
+            await answer(interaction,
+                         "Only members with the Manage Server permission can change this "
+                         "server's settings; /settings me sets your own defaults.")
             return
         try:
             changes = await self._guild_changes(interaction.guild_id, default_model,
                                                 allow_channel, remove_channel, reset)
         except SettingsError as error:
-            await interaction.response.send_message(str(error), ephemeral=True)
+            await answer(interaction, str(error))
             return
         saved = await self._save("guild", interaction.guild_id, changes)
-        await interaction.response.send_message(
-            _describe("This server's settings", saved, GUILD_KEYS), ephemeral=True)
+        await answer(interaction, _describe("This server's settings", saved, GUILD_KEYS))
 
     def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
         if reset:

@@ -15,17 +15,53 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 CONNECT_TIMEOUT_S = 10.0
+# Nor has its acquire: with every connection stuck, a caller would wait forever.
+ACQUIRE_TIMEOUT_S = 10.0
+# What a connection fails with when the server is gone, restarting or full.
+UNREACHABLE = (TimeoutError, OSError, asyncpg.PostgresConnectionError,
+               asyncpg.exceptions.OperatorInterventionError,
+               asyncpg.exceptions.InsufficientResourcesError, asyncpg.InterfaceError)
 
 
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached or refuses us; the message says where and why."""
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be reached or refuses us; the message says where and why. An
+    OSError, so code that already rides out a lost connection rides out this too."""
 
 
-async def create_pool(url: str, size: int, server_settings: dict[str, str] | None = None
-                      ) -> asyncpg.Pool:
+class Pool:
+    """asyncpg's pool whose acquire waits at most acquire_timeout_s, and says
+    DatabaseUnavailable when no connection can be had; the rest is asyncpg's own."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, acquire_timeout_s: float):
+        self.pool, self.url, self.acquire_timeout_s = pool, url, acquire_timeout_s
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, *, timeout: float | None = None) -> AsyncIterator:
+        try:
+            connection = await self.pool.acquire(timeout=timeout or self.acquire_timeout_s)
+        except UNREACHABLE as error:
+            raise DatabaseUnavailable(_cannot_connect(self.url, error)) from error
+        try:
+            yield connection
+        finally:
+            await self.pool.release(connection)
+
+    def __getattr__(self, name: str):
+        return getattr(self.pool, name)  # close, get_size, execute, fetch…
+
+
+async def create_pool(url: str, size: int, server_settings: dict[str, str] | None = None,
+                      acquire_timeout_s: float = ACQUIRE_TIMEOUT_S) -> Pool:
     """A pool of at most `size` connections (PostgreSQL allows ~100 in all: share them out)."""
     if size < 1:
         raise ValueError(f"size is {size}: a pool needs at least 1 connection")
+    if not acquire_timeout_s > 0:
+        raise ValueError(f"acquire_timeout_s is {acquire_timeout_s}: it must be above 0")
+    return Pool(await _asyncpg_pool(url, size, server_settings), url, acquire_timeout_s)
+
+
+async def _asyncpg_pool(url: str, size: int, server_settings: dict[str, str] | None
+                        ) -> asyncpg.Pool:
     try:
         return await asyncpg.create_pool(
             url, min_size=1, max_size=size, command_timeout=COMMAND_TIMEOUT_S,

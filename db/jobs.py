@@ -300,3 +300,11 @@ async def job_for_interaction(conn: asyncpg.Connection, interaction_id: int) -> 
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE interaction_id = $1",
                               interaction_id)
     return None if row is None else Job.from_row(row)
+
+
+async def cancelled_since(conn: asyncpg.Connection, since: datetime) -> list[int]:
+    """The ids of jobs cancelled since then (their workers must see the cancel flag)."""
+    rows = await conn.fetch(
+        """SELECT id FROM jobs WHERE status = 'cancelled' AND finished_at >= $1
+           ORDER BY id""", since)
+    return [row["id"] for row in rows]

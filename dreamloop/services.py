@@ -41,7 +41,8 @@ async def open_database_pool(settings: Settings):
     """The process's asyncpg pool, sized by DREAMLOOP_DATABASE_POOL_SIZE."""
     from db.connection import create_pool
 
-    return await create_pool(database_url(settings), settings.database_pool_size)
+    return await create_pool(database_url(settings), settings.database_pool_size,
+                             acquire_timeout_s=settings.database_acquire_timeout_s)
 
 
 def redis_url(settings: Settings) -> str:

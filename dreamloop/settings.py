@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     models_file: Path | None = None  # registry TOML; None means the shipped models.toml
     database_url: str | None = None  # None: an embedded PostgreSQL under data_dir
     database_pool_size: int = Field(default=10, ge=1, le=100)  # connections per process
+    database_acquire_timeout_s: float = Field(default=10.0, gt=0)  # then "unreachable"
     discord_token: str | None = None  # the bot's token (Developer Portal → Bot → Reset Token)
     # Where discord.py talks to Discord; set only for a proxy or a local Discord double.
     discord_api_base: str | None = None

@@ -57,6 +57,10 @@ class Keys:
         """Set for a few seconds after a member's click that starts GPU work (double clicks)."""
         return f"{self.prefix}click:{member_id}:{custom_id}"
 
+    def shows(self, member_id: int) -> str:
+        """Counts a member's /show posts in the current minute (the key expires with it)."""
+        return f"{self.prefix}shows:{member_id}"
+
     def serving(self, model: str) -> str:
         """Sorted set: the workers serving model, scored by when each last said so (ms)."""
         return f"{self.prefix}serving:{model}"

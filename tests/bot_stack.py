@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from db.connection import with_schema
+from discord_double.rest import LOADING
 from generation.blobs import LocalBlobStore
 from tests.test_worker import Worker
 
@@ -59,9 +60,18 @@ async def sync_commands(double, env: dict) -> None:
 
 
 @pytest.fixture
-async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path):
+def stack_overrides() -> dict[str, str]:
+    """Environment a test module lays over the stack's: override this fixture to point the
+    stack at a Redis of its own, or at PostgreSQL through a proxy it can cut."""
+    return {}
+
+
+@pytest.fixture
+async def stack(double, db, database_url, db_schema, redis_url, keys, cli_env, tmp_path,
+                stack_overrides):
     """Sync the commands, then start a worker and the bot, all pointed at the double."""
-    env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_path)
+    env = stack_env(double, database_url, db_schema, redis_url, keys, cli_env,
+                    tmp_path) | stack_overrides
     await sync_commands(double, env)
     worker = Worker(env, tmp_path / "worker.log")
     bot = BotProcess(env, tmp_path / "bot.log")
@@ -88,9 +98,16 @@ def is_grid(message) -> bool:
 
 
 async def reply_to(double, interaction) -> str:
-    """The text of the bot's direct answer to an interaction."""
+    """The text of the bot's direct answer to an interaction (once deferred, the edit that
+    replaces "thinking…")."""
     await double.wait_for_callback(interaction)
-    return double.messages[interaction.original_message_id].content
+
+    def original():
+        return double.messages[interaction.original_message_id]
+
+    await double._until(lambda: not original().payload.get("flags", 0) & LOADING, 30,
+                        "the interaction was never answered (still thinking…)")
+    return original().content
 
 
 async def told(double, member: str, text: str, channel: str = "general") -> None:
