@@ -22,16 +22,26 @@ class Info(commands.Cog):
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         async with self.bot.services.db.acquire() as conn:
             jobs = await member_active_jobs(conn, interaction.user.id)
-            lines = [await _describe(conn, job) for job in jobs] or ["No jobs in the queue."]
+            queue = self.bot.services.queue
+            lines = [await _describe(conn, queue, job) for job in jobs] or [
+                "No jobs in the queue."]
             usage = await member_usage(conn, interaction.user.id,
                                        datetime.now(UTC) - timedelta(days=1))
         lines.append(f"Last 24 hours: {usage.jobs} job(s), {usage.gpu_ms / 1000:.1f} GPU-seconds.")
         await answer(interaction, "\n".join(lines))
 
 
-async def _describe(conn, job: Job) -> str:
+async def _describe(conn, queue, job: Job) -> str:
     prompt = discord.utils.escape_markdown(job.request.prompt[:80])
-    return f"Job {job.id} ({job.kind}, {job.lane}): {await _where(conn, job)} — {prompt}"
+    return (f"Job {job.id} ({job.kind}, {job.lane}): {await _where(conn, job)}"
+            f"{await _unserved(queue, job)} — {prompt}")
+
+
+async def _unserved(queue, job: Job) -> str:
+    """A waiting job's model that no worker serves now (none started, or it stopped)."""
+    if job.status == "running" or await queue.is_served(job.model):
+        return ""
+    return f"; no worker serves {job.model} now: it starts when one does"
 
 
 async def _where(conn, job: Job) -> str:

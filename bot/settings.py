@@ -76,7 +76,7 @@ class Settings(commands.GroupCog, group_name="settings",
         """Your defaults for /imagine: model, aspect ratio and lane."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         try:
-            changes = self._member_changes(model, aspect, lane, reset)
+            changes = await self._member_changes(model, aspect, lane, reset)
         except (SettingsError, PromptError) as error:
             await answer(interaction, str(error))
             return
@@ -110,11 +110,11 @@ class Settings(commands.GroupCog, group_name="settings",
         saved = await self._save("guild", interaction.guild_id, changes)
         await answer(interaction, _describe("This server's settings", saved, GUILD_KEYS))
 
-    def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
+    async def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
         if reset:
             return dict.fromkeys(MEMBER_KEYS)
         if model is not None:
-            self._check_model(model)
+            await self._check_model(model)
         if aspect is not None:
             read_aspect(aspect)
         return {key: value for key, value in
@@ -125,7 +125,7 @@ class Settings(commands.GroupCog, group_name="settings",
             return dict.fromkeys(GUILD_KEYS)
         changes = {}
         if model is not None:
-            self._check_model(model)
+            await self._check_model(model)
             changes["default_model"] = model
         if allow is not None or remove is not None:
             async with self.bot.services.db.acquire() as conn:
@@ -138,11 +138,23 @@ class Settings(commands.GroupCog, group_name="settings",
             changes["channels"] = sorted(listed)
         return changes
 
-    def _check_model(self, name: str) -> None:
+    async def _check_model(self, name: str) -> None:
+        """A known model that a worker serves now: a default nobody draws with would leave
+        every /imagine waiting."""
+        services = self.bot.services
         try:
-            self.bot.services.registry.get(name)
+            services.registry.get(name)
         except UnknownModel as error:
             raise SettingsError(str(error)) from None
+        if await services.queue.is_served(name):
+            return
+        served = [known for known in sorted(services.registry.models)
+                  if await services.queue.is_served(known)]
+        raise SettingsError(
+            f"Not saved: no worker serves the model {name!r} now, so /imagine would wait for "
+            "one. " + (f"Served now: {', '.join(served)}." if served else
+                       "No worker is running at all; start one (`dreamloop worker "
+                       f"--model {name}`) first."))
 
     async def _save(self, who: str, snowflake: int, changes: dict) -> dict:
         async with self.bot.services.db.acquire() as conn:

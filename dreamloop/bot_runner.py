@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import signal
 
@@ -21,6 +22,9 @@ NO_TOKEN = ("dreamloop needs a Discord bot token: create an application at "
             "https://discord.com/developers/applications, add a bot, copy its token, and set "
             "DREAMLOOP_DISCORD_TOKEN to it. Invite the bot with the applications.commands and "
             "bot scopes.")
+WRONG_TOKEN = ("Discord refused the bot token (401 Unauthorized): DREAMLOOP_DISCORD_TOKEN is "
+               "not a bot's current token (a typo, or it was reset); copy it again from your "
+               "application's Bot page at https://discord.com/developers/applications.")
 
 
 async def run_bot(settings: Settings, pools: list | None = None,
@@ -40,11 +44,21 @@ async def run_bot(settings: Settings, pools: list | None = None,
         queue = bot.services.queue
         await wait_before_connecting(queue.redis, queue.keys.bot_starts,
                                      settings.restart_backoff_s)
-        async with bot:
+        async with bot, _token_checked():
             await bot.start(settings.discord_token)
     finally:
         stop.set()
         await asyncio.gather(*serving)
+
+
+async def check_token(settings: Settings) -> None:
+    """Log in once and out again, before logging is set up and models are loaded: a token
+    Discord refuses is then one sentence, at once, not a traceback minutes later."""
+    if not settings.discord_token:
+        raise SettingsError(NO_TOKEN)
+    _point_discord_py(settings)
+    async with discord.Client(intents=discord.Intents.none()) as client, _token_checked():
+        await client.login(settings.discord_token)
 
 
 async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
@@ -52,9 +66,19 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
     guild), globally or in one guild; returns their names."""
     bot = await _build(settings, deliver=False)
     async with bot:
-        await bot.login(settings.discord_token)
+        async with _token_checked():
+            await bot.login(settings.discord_token)
         synced = await sync_tree(bot.tree, guild_id)
     return [command.name for command in synced]
+
+
+@contextlib.asynccontextmanager
+async def _token_checked():
+    """A token Discord refuses is the person's to fix: one sentence, not a traceback."""
+    try:
+        yield
+    except discord.LoginFailure:
+        raise SettingsError(WRONG_TOKEN) from None
 
 
 async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None = False,
@@ -77,6 +101,8 @@ async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None =
 
 
 def _point_discord_py(settings: Settings) -> None:
+    # dreamloop never joins voice: no warnings that its libraries are missing.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     # discord.py's own knobs; set only for a proxy or a local Discord double.
     if settings.discord_api_base:
         discord.http.Route.BASE = settings.discord_api_base

@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(load_settings(), args, console)
     except USER_ERRORS as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        # soft_wrap: one line, however narrow the terminal, so logs and scripts see it whole.
+        console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True,
+                      soft_wrap=True)
         return 2
 
 
@@ -199,11 +201,10 @@ def _sync_to(args: argparse.Namespace) -> int | bool | None:
 def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     import discord
 
-    from dreamloop.bot_runner import NO_TOKEN, run_bot
+    from dreamloop.bot_runner import check_token, run_bot
     from dreamloop.services import migrate_database
 
-    if not settings.discord_token:
-        raise SettingsError(NO_TOKEN)
+    asyncio.run(check_token(settings))  # before minutes of model loading
     _quiet_libraries()
     discord.utils.setup_logging()
     for name in asyncio.run(migrate_database(settings)):
@@ -242,8 +243,9 @@ def _local_pools(settings: Settings, models: list[str] | None) -> list:
 def _run_bot(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     import discord
 
-    from dreamloop.bot_runner import run_bot
+    from dreamloop.bot_runner import check_token, run_bot
 
+    asyncio.run(check_token(settings))
     discord.utils.setup_logging()
     asyncio.run(run_bot(settings, sync_to=_sync_to(args)))
     return 0

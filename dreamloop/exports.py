@@ -30,6 +30,7 @@ from flywheel.exports import (
     KTO_IMAGE_KINDS,
     KTO_SCHEMA,
     PICKAPIC_SCHEMA,
+    SPLITS,
     FeedbackRow,
     PairRow,
     battle_rows,
@@ -104,10 +105,14 @@ def _fetch(settings: Settings, query: Callable, *args) -> list[dict]:
 
 def _write_pickapic(settings: Settings, out: Path, pairs: list[PairRow], salt: str,
                     console: Console) -> list[Written]:
-    """The five splits (an empty one is still written, with the schema) and a dataset card
-    naming them, renamed into place together once all are complete."""
-    splits = {name: pickapic_rows(split, salt)
-              for name, split in pickapic_splits(pairs).items()}
+    """The splits that have pairs and a dataset card naming them, renamed into place together
+    once all are complete. An empty split is left out, and its file from an earlier export
+    removed: `datasets.load_dataset` (as Diffusion-DPO's train.py calls it) fails on a split
+    with no rows ("Instruction 'test' corresponds to no data")."""
+    splits = {name: rows for name, split in pickapic_splits(pairs).items()
+              if (rows := pickapic_rows(split, salt))}
+    if not splits:
+        return []  # nothing to train on yet: the files of an earlier export stay
     written = []
     with (_ImageReader(settings, console, 2 * sum(map(len, splits.values()))) as images,
           contextlib.ExitStack() as renames):
@@ -116,8 +121,10 @@ def _write_pickapic(settings: Settings, out: Path, pairs: list[PairRow], salt: s
             _write_parquet(renames.enter_context(_atomic(path)), PICKAPIC_SCHEMA, rows,
                            lambda batch: pickapic_table(batch, images.pairs(batch)))
             written.append(Written(path, len(rows)))
-        renames.enter_context(_atomic(out / "README.md")).write_text(dataset_card(),
+        renames.enter_context(_atomic(out / "README.md")).write_text(dataset_card(list(splits)),
                                                                      encoding="utf-8")
+    for name in set(SPLITS) - set(splits):
+        (out / f"{name}.parquet").unlink(missing_ok=True)
     return written
 
 
@@ -188,5 +195,7 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def print_summary(written: Sequence[Written]) -> None:
     """One line per file, on stdout."""
+    if not written:
+        print("nothing written: no pairs to export yet")
     for item in written:
         print(f"wrote {item.path}: {item.rows} row{'' if item.rows == 1 else 's'}")

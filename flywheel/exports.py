@@ -253,11 +253,11 @@ def pickapic_table(rows: Sequence[dict], images: Sequence[tuple[bytes, bytes]]) 
                                 schema=PICKAPIC_SCHEMA)
 
 
-def dataset_card() -> str:
-    """A README.md for the export folder that names its five splits, so the `datasets`
-    library loads each file as its own split (by file name alone it would fold
-    validation_unique into validation and test_unique into test)."""
-    files = "".join(f"  - split: {name}\n    path: {name}.parquet\n" for name in SPLITS)
+def dataset_card(splits: Sequence[str] = SPLITS) -> str:
+    """A README.md for the export folder that names its splits (those written: the
+    non-empty ones), so the `datasets` library loads each file as its own split (by file
+    name alone it would fold validation_unique into validation and test_unique into test)."""
+    files = "".join(f"  - split: {name}\n    path: {name}.parquet\n" for name in splits)
     return (f"---\nconfigs:\n- config_name: default\n  data_files:\n{files}---\n\n"
             "# dreamloop preference pairs\n\nPick-a-Pic v2 columns, in order, then dreamloop's "
             "own. Member ids are salted hashes. Written by `dreamloop export`.\n")

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from generation.contract import GenerationRequest, JobKind
+from generation.hub import load_error
 from generation.preview import latents_to_previews
 from generation.prompt_embeds import parts_of, weighted_embeddings
 from generation.registry import ModelLoadError, ModelSpec
@@ -225,8 +226,7 @@ def _from_pretrained(spec: ModelSpec, dtype: torch.dtype) -> diffusers.Diffusion
         return pipeline_class.from_pretrained(spec.source, dtype=dtype,
                                               local_files_only=spec.builtin)
     except (OSError, ValueError) as error:  # missing files, no network, a bad checkpoint
-        raise ModelLoadError(f"cannot load model {spec.name!r} from {spec.source!r}: "
-                             f"{error}") from error
+        raise load_error(spec, error) from error
 
 
 def steps_until_stop(steps: int, stop: int | None) -> int:

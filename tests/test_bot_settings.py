@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bot_stack import reply_to, told
+from generation.queue import JobQueue
+from tests.bot_stack import reply_to, serving, told
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -16,7 +17,8 @@ async def job_for(db, interaction):
                                    interaction.id)
 
 
-async def test_server_settings_need_manage_server(double, db, stack):
+async def test_server_settings_need_manage_server(double, db, stack, redis_client, keys):
+    await serving(JobQueue(redis_client, keys), "tiny-random")  # a default must be served
     refused = await double.slash("bob", "general", "settings server", allow_channel="art")
     assert "Only members with the Manage Server permission" in await reply_to(double, refused)
     allowed = await double.slash("alice", "general", "settings server", allow_channel="art",
@@ -60,3 +62,33 @@ async def test_bad_defaults_are_refused_and_nothing_is_saved(double, db, stack, 
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT settings FROM members WHERE id = $1",
                                    double.user_id("bob")) is None
+
+
+@pytest.mark.parametrize(("member", "command", "option"), [
+    ("bob", "settings me", "model"), ("alice", "settings server", "default_model")])
+async def test_a_model_no_worker_serves_is_refused_naming_the_served_ones(
+        double, db, stack, redis_client, keys, member, command, option):
+    await serving(JobQueue(redis_client, keys), "tiny-random")
+    refused = await double.slash(member, "general", command, **{option: "sdxl"})
+    assert await reply_to(double, refused) == (
+        "Not saved: no worker serves the model 'sdxl' now, so /imagine would wait for one. "
+        "Served now: tiny-random.")
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM members WHERE settings <> '{}'"
+                                   ) == 0
+        assert await conn.fetchval("SELECT count(*) FROM guilds WHERE settings <> '{}'"
+                                   ) == 0
+    served = await double.slash(member, "general", command, **{option: "tiny-random"})
+    assert "tiny-random" in await reply_to(double, served)
+
+
+async def test_info_tells_a_waiting_job_that_no_worker_serves_its_model(double, db, stack,
+                                                                       redis_client, keys):
+    await serving(JobQueue(redis_client, keys), "tiny-random")
+    await double.slash("bob", "general", "imagine", prompt="a lighthouse", model="sdxl")
+    await double.wait_for_message("general", lambda m: "a lighthouse" in m.content)
+    async with db.acquire() as conn:
+        job_id = await conn.fetchval("SELECT id FROM jobs")
+    info = await double.slash("bob", "general", "info")
+    assert (f"Job {job_id} (imagine, fast): queued, #1 in line; no worker serves sdxl now: "
+            "it starts when one does — a lighthouse") in await reply_to(double, info)

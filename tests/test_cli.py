@@ -122,7 +122,8 @@ def test_a_model_that_cannot_be_fetched_is_one_clear_line(cli_env, tmp_path):
     env = cli_env | {"DREAMLOOP_MODELS_FILE": str(models), "HF_HUB_OFFLINE": "1"}
     result = dreamloop("imagine", "a fox", "--out", "fox.webp", env=env, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "cannot load model 'hubby' from 'someone/not-here'" in " ".join(result.stderr.split())
+    assert "could not download model 'hubby' (someone/not-here) from the Hugging Face hub" in (
+        " ".join(result.stderr.split()))
 
 
 def test_bench_pool_ends_with_a_json_line_of_figures(cli_env, redis_url):

@@ -358,3 +358,45 @@ async def test_unreliable_members_votes_are_exported_only_when_asked(seeded, env
             and row["source"] == "explicit"} == {0.0}
     assert {row["reliability"] for row in rows if row["user_id"] != member_hash(unreliable)
             } == {None}  # no controls yet: unknown, not perfect
+
+
+def load_as_diffusion_dpo_does(out, cache):
+    """Diffusion-DPO's train.py: load_dataset(args.dataset_name, cache_dir=...), then
+    dataset[args.split] ("train" by default)."""
+    import datasets
+
+    return datasets.load_dataset(str(out), cache_dir=str(cache))
+
+
+async def test_empty_splits_are_left_out_so_the_export_loads_for_training(seeded, env,
+                                                                          tmp_path):
+    out = tmp_path / "picks"
+    out.mkdir()
+    (out / "test.parquet").write_bytes(b"an earlier export's test split")
+    # the U pick's three pairs share one train prompt: every other split is empty
+    result = export(env, out, "--format", "pickapic", "--sources", "implicit_upscale")
+    assert sorted(path.name for path in out.iterdir()) == ["README.md", "train.parquet"]
+    assert result.stdout.splitlines() == [f"wrote {out / 'train.parquet'}: 3 rows"]
+    card = (out / "README.md").read_text()
+    assert "split: train" in card and "validation" not in card and "test" not in card
+    dataset = load_as_diffusion_dpo_does(out, tmp_path / "cache")
+    assert list(dataset) == ["train"]
+    train = dataset["train"]
+    assert train.num_rows == 3 and train.column_names[:19] == [c for c, _ in PICKAPIC_V2]
+    assert {row["label_0"] for row in train} == {1.0}
+    assert all(Image.open(io.BytesIO(row["jpg_0"])).size == (8, 8) for row in train)
+
+
+async def test_a_full_export_loads_every_split(seeded, env, tmp_path):
+    out = tmp_path / "pickapic"
+    export(env, out, "--format", "pickapic")
+    dataset = load_as_diffusion_dpo_does(out, tmp_path / "cache")
+    assert list(dataset) == list(SPLIT_FILES)
+    assert {name: split.num_rows for name, split in dataset.items()} == {
+        name: len(rows) for name, rows in read_splits(out).items()}
+
+
+async def test_an_export_with_no_pairs_writes_nothing(db, env, tmp_path):
+    result = export(env, tmp_path / "none", "--format", "pickapic")
+    assert result.stdout.strip() == "nothing written: no pairs to export yet"
+    assert not list((tmp_path / "none").iterdir())
