@@ -37,7 +37,7 @@ class Keys:
         return f"{self.prefix}dead"
 
     def done(self, job_id: str) -> str:
-        """Set (to its result's entry id) when a worker reports a job, with that report."""
+        """Set (to a hash of its request) when a worker reports a job, with that report."""
         return f"{self.prefix}done:{job_id}"
 
     @property

@@ -12,6 +12,7 @@ with MAXLEN (that drops pending work): entries are deleted once acknowledged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -55,7 +56,9 @@ return renewed
 # while the job finished runs nothing twice. Returns {entry id or '', 1 if added else 0}.
 # KEYS: stream, entries, done; ARGV: job, request
 _ENQUEUE = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'', 0} end
+-- The marker holds a hash of the request, so a job id reused (a database made anew
+-- under an old Redis) is a new job, not a done one.
+if redis.call('GET', KEYS[3]) == redis.sha1hex(ARGV[2]) then return {'', 0} end
 local where = redis.call('HGET', KEYS[2], ARGV[1])
 if where then
   local stream, id = string.match(where, '^(.*)|([^|]*)$')
@@ -67,15 +70,20 @@ return {id, 1}
 """
 
 # Report the outcome, mark the job done, acknowledge and delete the entry: all or nothing,
-# owner only. The done marker (the result's id) tells the reconciler and later enqueues
+# owner only. The done marker (a hash of the request) tells the reconciler and later enqueues
 # that the job is finished even while PostgreSQL has not heard of it yet.
 # KEYS: stream, results, entries, done[, dead]; ARGV: group, consumer, entry, outcome, job,
 # done ttl[, dead]
 _FINISH = _OWNS + """
 if not owns(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
 if KEYS[5] then redis.call('XADD', KEYS[5], '*', unpack(cjson.decode(ARGV[7]))) end
-local result = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
-redis.call('SET', KEYS[4], result, 'EX', ARGV[6])
+local entry = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])[1]
+for i = 1, #entry[2], 2 do
+  if entry[2][i] == 'request' then
+    redis.call('SET', KEYS[4], redis.sha1hex(entry[2][i + 1]), 'EX', ARGV[6])
+  end
+end
+redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
 if redis.call('HGET', KEYS[3], ARGV[5]) == KEYS[1] .. '|' .. ARGV[3] then
@@ -188,9 +196,10 @@ class JobQueue:
         stream, entry_id = where.rsplit("|", 1)
         return bool(await self.redis.xrange(stream, min=entry_id, max=entry_id))
 
-    async def is_done(self, job_id: str) -> bool:
-        """Whether a worker reported the job (its result may still wait for delivery)."""
-        return bool(await self.redis.exists(self.keys.done(job_id)))
+    async def is_done(self, job_id: str, request: GenerationRequest) -> bool:
+        """Whether a worker reported this job (its result may still wait for delivery)."""
+        marker = await self.redis.get(self.keys.done(job_id))
+        return marker == hashlib.sha1(request.to_json().encode()).hexdigest()
 
     async def cancel(self, job_id: str) -> None:
         """Ask whichever worker has the job to stop it between two steps (or not start it)."""
@@ -302,7 +311,7 @@ class JobQueue:
         the entries of jobs already done (a duplicate must not run the GPU again)."""
         usable = []
         for job in taken:
-            if isinstance(job, QueuedJob) and await self.is_done(job.job_id):
+            if isinstance(job, QueuedJob) and await self.is_done(job.job_id, job.request):
                 log.warning("job %s is done already; dropped its extra entry", job.job_id)
                 await self._discard(keys=[job.stream], args=[WORKER_GROUP, consumer, job.entry_id])
             elif isinstance(job, InvalidEntry):

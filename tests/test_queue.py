@@ -235,7 +235,7 @@ async def test_a_finished_job_is_never_queued_again(queue):
     await queue.enqueue("job-1", imagine_request())
     [job] = await queue.take("worker-a", fast(queue), count=1)
     assert await queue.complete("worker-a", job, {"status": "succeeded", "result": "{}"})
-    assert await queue.is_done("job-1")
+    assert await queue.is_done("job-1", imagine_request())
     assert not await queue.enqueue_if_lost("job-1", imagine_request())  # the reconciler's try
     assert await queue.enqueue("job-1", imagine_request()) == ""
     assert await queue.redis.xlen(queue.keys.jobs("tiny-random", "fast")) == 0
@@ -260,3 +260,15 @@ async def test_an_extra_entry_of_a_done_job_is_dropped_not_run(queue):
     assert await queue.take("worker-a", fast(queue), count=4) == []
     assert await queue.redis.xlen(stream) == 0 and await pending(queue) == 0
     assert len(await results(queue)) == 1
+
+
+async def test_a_job_id_reused_for_another_request_is_a_new_job(queue):
+    """A database made anew under an old Redis numbers its jobs from 1 again: the done
+    marker (a hash of the request) tells the old job 1 from the new one."""
+    await queue.enqueue("1", imagine_request(prompt="the old job"))
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    assert await queue.complete("worker-a", job, {"status": "succeeded", "result": "{}"})
+    assert await queue.enqueue("1", imagine_request(prompt="the old job")) == ""
+    assert await queue.enqueue("1", imagine_request(prompt="a new job")) != ""
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    assert job.request.prompt == "a new job"
