@@ -59,7 +59,7 @@ class DreamloopBot(commands.Bot):
         if not self.deliver:
             return
         for work in (Delivery(self).run(), self.progress.run(),
-                     Reconciler(self.services).run()):
+                     Reconciler(self.services).run(), self.services.dispatcher.run()):
             task = asyncio.create_task(work)
             self._background.add(task)
             task.add_done_callback(self._finished)

@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--model", action="append",
                         help="a model to serve; repeat for several (default: the registry's)")
     worker.add_argument("--lane", action="append", choices=LANES,
-                        help="a lane to serve; repeat for both (default: fast and relax)")
+                        help="a lane to serve; repeat for several (default: turbo, fast and relax)")
     worker.add_argument("--grace", type=_positive(float), default=30.0,
                         help="seconds to finish the batch in hand after SIGTERM (default 30)")
     worker.set_defaults(handler=_run_worker)
