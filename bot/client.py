@@ -13,6 +13,7 @@ from bot.cancel import Cancel
 from bot.delivery import Delivery
 from bot.imagine import Imagine
 from bot.info import Info
+from bot.lanes import Lanes
 from bot.leaderboard import LeaderboardCommand
 from bot.models import ModelsCommand
 from bot.progress import ProgressRelay
@@ -51,7 +52,7 @@ class DreamloopBot(commands.Bot):
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS, AnswerButton)
         for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
-                    ModelsCommand):
+                    ModelsCommand, Lanes):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)
