@@ -50,7 +50,7 @@ def job_cost(job: WaitingJob, lane: str) -> float:
 
 
 class Dispatcher:
-    def __init__(self, services, ahead: int = 2, policy: str = "drr"):
+    def __init__(self, services, ahead: int = 1, policy: str = "drr"):
         if ahead < 1:
             raise ValueError(f"ahead is {ahead}: at least 1 job per serving worker")
         if policy not in POLICIES:

@@ -43,7 +43,7 @@ class BotServices:
     # Guilds whose Manage Server members may set traffic weights (/models weight); empty:
     # only while the bot is in exactly one guild. See bot/models.py.
     admin_guilds: tuple[int, ...] = ()
-    dispatch_ahead: int = 2  # jobs kept in a stream per worker serving it (bot/dispatcher.py)
+    dispatch_ahead: int = 1  # jobs kept in a stream per worker serving it (bot/dispatcher.py)
     dispatch_policy: str = "drr"
 
     def __post_init__(self):

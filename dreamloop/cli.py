@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="results delivered, one at a time")
     bot_bench.add_argument("--json", action="store_true", help="end with one line of JSON")
     bot_bench.set_defaults(handler=_run_bench_bot)
+    from dreamloop.bench_fairness_cli import add_parser as add_fairness_bench
+
+    add_fairness_bench(targets, _positive)
     return parser
 
 

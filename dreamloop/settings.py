@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     fast_gpu_seconds_per_day: float = Field(default=900.0, ge=0)  # then the relax lane
     # Jobs kept in a stream per worker serving it; the rest wait in PostgreSQL, so the bot
     # decides their order (fair share, bot/dispatcher.py) at the last moment.
-    dispatch_ahead: int = Field(default=2, ge=1)
+    dispatch_ahead: int = Field(default=1, ge=1)
     # The secret salt for hashing member ids in exports (dreamloop export); never exported.
     export_salt: str | None = None
 
