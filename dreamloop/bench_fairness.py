@@ -14,7 +14,6 @@ dispatcher's deficit round-robin with a few jobs ahead per worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 import time
 import uuid
@@ -106,8 +105,8 @@ async def _run(services: BotServices, engine: Engine, load: Load, flooders: int)
         await _cancel_all(services)
         for task in tasks[1:]:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks)
+        # Every task to its end (the pool finishes its batch), before the keys go.
+        await asyncio.gather(*tasks, return_exceptions=True)
     return await _waits(services, pool, [job for jobs in finished for job in jobs])
 
 
