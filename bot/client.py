@@ -14,6 +14,7 @@ from bot.delivery import Delivery
 from bot.errors import DreamloopTree
 from bot.imagine import Imagine
 from bot.info import Info
+from bot.lanes import Lanes
 from bot.leaderboard import LeaderboardCommand
 from bot.models import ModelsCommand
 from bot.progress import ProgressRelay
@@ -57,7 +58,7 @@ class DreamloopBot(commands.Bot):
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS, AnswerButton)
         for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
-                    ModelsCommand):
+                    ModelsCommand, Lanes):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)
@@ -66,7 +67,8 @@ class DreamloopBot(commands.Bot):
             return
         # Supervised: a Redis timeout or a PostgreSQL restart restarts a task, never ends it.
         for name, run in (("delivery", Delivery(self).run), ("progress relay", self.progress.run),
-                          ("reconciler", Reconciler(self.services).run)):
+                          ("reconciler", Reconciler(self.services).run),
+                          ("dispatcher", self.services.dispatcher.run)):
             task = asyncio.create_task(supervise(name, run))
             self._background.add(task)
             task.add_done_callback(self._finished)

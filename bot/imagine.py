@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import discord
 from discord import app_commands
@@ -54,20 +55,20 @@ class Imagine(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         # 3. the member's and server's settings, the image prompt, the limits; then the job
         try:
-            request, image_url, version_id = await self._request(interaction, parsed, aspect,
-                                                                 model, image)
-            if image_url is not None:
-                await self._store_image_prompt(image_url, request)
-            job, created = await self.bot.services.start_job(request, interaction.id,
-                                                             version_id=version_id)
+            drawn = await self._request(interaction, parsed, aspect, model, image)
+            request = drawn.request
+            if drawn.image_url is not None:
+                await self._store_image_prompt(drawn.image_url, request)
+            job, created = await self.bot.services.start_job(
+                request, interaction.id, version_id=drawn.version_id, lane=drawn.lane)
         except (PromptError, ImagePromptError, LimitReached, NotServed) as refusal:
             await interaction.followup.send(str(refusal), ephemeral=True)
             return
         if not created:  # Discord retried the interaction: the job already exists
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)
             return
-        await self._post_status(interaction, job)
-        await self._repeats(interaction, request, prompts, job, (aspect, model, image))
+        await self._post_status(interaction, job, drawn)
+        await self._repeats(interaction, drawn, prompts, job, (aspect, model, image))
 
     def _parse_permutations(self, prompt: str) -> list[ParsedPrompt]:
         names = sorted(self.bot.services.registry.models)
@@ -76,31 +77,32 @@ class Imagine(commands.Cog):
         _check_one_image_prompt(prompts)
         return prompts
 
-    async def _repeats(self, interaction: discord.Interaction, request: GenerationRequest,
+    async def _repeats(self, interaction: discord.Interaction, drawn: Drawn,
                        prompts: list[ParsedPrompt], first: Job, options: tuple) -> None:
         """--repeat N and permutations: each repeat of each prompt is one more job (repeats
         with later seeds), each within the member's limits. Only the first is keyed by the
         interaction: a retry finds it and makes no repeats."""
         extra = [(parsed, index) for parsed in prompts for index in range(parsed.repeat)][1:]
-        version_id: int | None = first.model_version_id
+        drawn = drawn._replace(version_id=first.model_version_id)
         for number, (parsed, index) in enumerate(extra, start=2):
             try:
                 if index == 0:  # the next permutation: its own flags, so its own request
-                    request, _, version_id = await self._request(interaction, parsed, *options)
-                job, _ = await self.bot.services.start_job(repeat_request(request, index), None,
-                                                           version_id=version_id)
+                    drawn = await self._request(interaction, parsed, *options)
+                job, _ = await self.bot.services.start_job(
+                    repeat_request(drawn.request, index), None, version_id=drawn.version_id,
+                    lane=drawn.lane)
             except (PromptError, LimitReached, NotServed) as refusal:
                 await interaction.followup.send(
                     f"Job {number} of {len(extra) + 1} was not queued: {refusal}",
                     ephemeral=True)
                 return
-            await self._post_status(interaction, job)
+            await self._post_status(interaction, job, drawn)
 
     async def _request(self, interaction: discord.Interaction, parsed: ParsedPrompt,
                        aspect: str | None, model: str | None, image: discord.Attachment | None
-                       ) -> tuple[GenerationRequest, str | None, int | None]:
-        """The job's request, the image prompt's link and the routed model version, or
-        PromptError (NotServed when routing finds no worker)."""
+                       ) -> Drawn:
+        """The job's request, the image prompt's link, the routed model version and the
+        lane, or PromptError (NotServed when routing finds no worker)."""
         defaults = await load_defaults(self.bot.services.db, interaction.user.id,
                                        interaction.guild_id)
         if not defaults.allows(interaction.channel_id):
@@ -119,7 +121,11 @@ class Imagine(commands.Cog):
             image_prompt=image_prompt_key(interaction.id) if image_url else None,
             user_id=interaction.user.id, guild_id=interaction.guild_id,
             channel_id=interaction.channel_id)
-        return request, image_url, version.id if version else None
+        # --fast, --relax, --turbo, else the member's default (/fast, /relax): a lane no
+        # worker serves falls back to the nearest one served, and the member is told.
+        lane, lane_note = await self.bot.services.lane_for(
+            request.model, parsed.lane or defaults.member.get("lane") or "fast")
+        return Drawn(request, image_url, version.id if version else None, lane, lane_note)
 
     async def _store_image_prompt(self, url: str, request: GenerationRequest) -> None:
         services = self.bot.services
@@ -127,20 +133,42 @@ class Imagine(commands.Cog):
         await store_image_prompt(services.blobs, request.parent_image, data, request.width,
                                  request.height)
 
-    async def _post_status(self, interaction: discord.Interaction, job: Job) -> None:
+    async def _post_status(self, interaction: discord.Interaction, job: Job,
+                           drawn: Drawn) -> None:
         services = self.bot.services
         try:
             await post_status(self.bot, interaction.channel, job)
         except discord.HTTPException as error:  # no permission to post here, most often
             await interaction.followup.send(cannot_post(job, error), ephemeral=True)
             return
-        lane = "" if job.lane == "fast" else (
-            " in the relax lane (your choice, or today's fast GPU time is spent: it renews "
-            "at 00:00 UTC)")
         idle = "" if await services.queue.is_served(job.model) else (
             f" No worker is drawing with {job.model} right now: it starts when one does.")
+        note = f" {drawn.lane_note}" if drawn.lane_note else ""
         await interaction.followup.send(
-            f"Queued as job {job.id}{lane}, seed {job.request.seed}.{idle}", ephemeral=True)
+            f"Queued as job {job.id}{_lane_text(job.lane, drawn.lane)}, seed "
+            f"{job.request.seed}.{note}{idle}", ephemeral=True)
+
+
+class Drawn(NamedTuple):
+    """What /imagine draws for one prompt: the request, the image prompt's link, the model
+    version routing chose, the lane and why the lane is not the one asked for."""
+
+    request: GenerationRequest
+    image_url: str | None
+    version_id: int | None
+    lane: str
+    lane_note: str | None
+
+
+def _lane_text(lane: str, asked: str) -> str:
+    if lane == "relax" and asked != "relax":
+        return " in the relax lane (today's fast GPU time is spent: it renews at 00:00 UTC)"
+    if lane == "relax":
+        return " in the relax lane (your choice: it saves your fast GPU time)"
+    if lane == "turbo":
+        return " in the turbo lane (first in line; it counts twice its GPU time)"
+    return ""
+
 
 
 def _check_one_image_prompt(prompts: list[ParsedPrompt]) -> None:

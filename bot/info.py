@@ -48,7 +48,7 @@ async def _where(conn, job: Job) -> str:
     if job.status == "running":
         return "running"
     if job.dispatched_at is None:
-        return "waiting: it starts when one of your running jobs finishes"
+        return "waiting for its turn (after your running jobs, and in turn with other members)"
     position = await queue_position(conn, job.id)
     typical_ms = await typical_gpu_ms(conn, job.model)
     if position is None or typical_ms is None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from bot.fair_share import TURBO_FACTOR
 from db.jobs import member_load, member_usage
 from db.members import get_settings
 
@@ -29,20 +30,16 @@ class Limits:
     shows_per_minute: int = 5  # /show posts by one member in a minute (bot/show.py)
 
 
-@dataclass(frozen=True)
-class Admission:
-    lane: str  # fast, or relax once the day's fast GPU time is spent
-    dispatch: bool  # False: the member has max_running jobs in flight, so this one waits
-
-
 async def lock_member(conn: asyncpg.Connection, member_id: int) -> None:
     """Serialize this member's admissions and dispatches until the transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", member_id)
 
 
-async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> Admission:
-    """Refuse with LimitReached, or say the lane of the member's next job and whether it
-    goes to the GPUs now."""
+async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int,
+                lane: str | None = None) -> str:
+    """Refuse with LimitReached, or say the lane of the member's next job: the one asked
+    for (else the member's default), or relax once the day's fast GPU time is spent. The
+    concurrent cap (max_running) is the dispatcher's: a job beyond it waits its turn."""
     await lock_member(conn, member_id)
     load = await member_load(conn, member_id)
     if load.queued >= limits.max_queued:
@@ -53,16 +50,18 @@ async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int) -> Adm
     if recent.jobs >= limits.per_minute:
         raise LimitReached(f"You started {recent.jobs} jobs in the last minute, the most "
                            f"allowed; try again in {await _seconds_until_free(conn, member_id)} s.")
-    return Admission(lane=await _lane(conn, limits, member_id),
-                     dispatch=load.in_flight < limits.max_running)
+    return await _lane(conn, limits, member_id, lane)
 
 
-async def _lane(conn: asyncpg.Connection, limits: Limits, member_id: int) -> str:
-    """relax when the member chose it (/settings me) or today's fast GPU time is spent."""
-    if (await get_settings(conn, "member", member_id)).get("lane") == "relax":
+async def _lane(conn: asyncpg.Connection, limits: Limits, member_id: int,
+                asked: str | None) -> str:
+    """relax when asked or the member's default (/relax, /settings me), or when today's
+    fast GPU time is spent; else the lane asked for, or the default (fast)."""
+    lane = asked or (await get_settings(conn, "member", member_id)).get("lane") or "fast"
+    if lane == "relax":
         return "relax"
     spent = await _gpu_seconds_today(conn, member_id, limits.job_estimate_s)
-    return "fast" if spent < limits.fast_gpu_seconds else "relax"
+    return lane if spent < limits.fast_gpu_seconds else "relax"
 
 
 async def _seconds_until_free(conn: asyncpg.Connection, member_id: int) -> int:
@@ -74,9 +73,14 @@ async def _seconds_until_free(conn: asyncpg.Connection, member_id: int) -> int:
 
 async def _gpu_seconds_today(conn: asyncpg.Connection, member_id: int,
                              estimate_s: float) -> float:
-    """GPU time finished today (UTC), plus an estimate for jobs not finished yet."""
+    """GPU time finished today (UTC), plus an estimate for jobs not finished yet; a turbo
+    job counts twice (as in Midjourney), a relax job not at all."""
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return await conn.fetchval(
-        """SELECT coalesce(sum(gpu_ms) FILTER (WHERE finished_at >= $2), 0) / 1000.0
-                  + count(*) FILTER (WHERE status IN ('queued', 'running')) * $3
-           FROM jobs WHERE member_id = $1""", member_id, midnight, estimate_s)
+        """SELECT coalesce(sum(gpu_ms * weight) FILTER (WHERE finished_at >= $2), 0) / 1000.0
+                  + coalesce(sum(weight) FILTER (WHERE status IN ('queued', 'running')), 0)
+                    * $3
+           FROM (SELECT *, CASE lane WHEN 'turbo' THEN $4::float8 WHEN 'fast' THEN 1.0 ELSE 0.0 END
+                           AS weight
+                 FROM jobs WHERE member_id = $1) AS mine""",
+        member_id, midnight, estimate_s, TURBO_FACTOR)

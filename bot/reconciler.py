@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import redis.asyncio as redis
 
-from db.jobs import members_with_waiting_jobs, stale_jobs
+from db.jobs import stale_jobs
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,11 @@ class Reconciler:
             try:
                 jobs = await stale_jobs(conn, datetime.now(UTC) - self.min_age)
                 lost = [job.id for job in jobs if await self._requeue_if_lost(job)]
-                waiting = await members_with_waiting_jobs(conn)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", RECONCILER_LOCK)
         # A bot that died between a job finishing and the next one's dispatch left a slot
-        # free: fill it.
-        for member_id in waiting:
-            await self.services.dispatch_waiting(member_id)
+        # free: fill it (the dispatcher's own loop does too, in every bot).
+        await self.services.dispatch_waiting()
         return lost
 
     async def _requeue_if_lost(self, job) -> bool:

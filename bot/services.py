@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import redis.asyncio as redis
 
+from bot.dispatcher import Dispatcher
 from bot.image_prompt import DISCORD_CDN
-from bot.limits import Admission, Limits, admit, lock_member
-from db.jobs import Job, create_job, dispatch_waiting, job_for_interaction
+from bot.limits import Limits, admit
+from db.jobs import Job, create_job, get_job, job_for_interaction
 from db.model_versions import ModelVersion, ensure_model_version, list_model_versions
 from flywheel.routing import choose_version
 from generation.blobs import BlobStore
@@ -42,13 +43,21 @@ class BotServices:
     # Guilds whose Manage Server members may set traffic weights (/models weight); empty:
     # only while the bot is in exactly one guild. See bot/models.py.
     admin_guilds: tuple[int, ...] = ()
+    dispatch_ahead: int = 1  # jobs kept in a stream per worker serving it (bot/dispatcher.py)
+    dispatch_policy: str = "drr"
+
+    def __post_init__(self):
+        self.dispatcher = Dispatcher(self, self.dispatch_ahead, self.dispatch_policy)
 
     async def start_job(self, request: GenerationRequest, interaction_id: int | None,
                         parent_image_id: int | None = None,
-                        version_id: int | None = None) -> tuple[Job, bool]:
-        """Record the job within the member's limits (LimitReached says why not) and queue it
-        once; the interaction id makes a retry find the job it already made. version_id: the
-        model version drawing it (routed, or its parent job's); else the model's own."""
+                        version_id: int | None = None,
+                        lane: str | None = None) -> tuple[Job, bool]:
+        """Record the job within the member's limits (LimitReached says why not) and let the
+        dispatcher queue it in its turn; the interaction id makes a retry find the job it
+        already made. version_id: the model version drawing it (routed, or its parent
+        job's); else the model's own. lane: as asked (--fast, --relax, --turbo; see
+        lane_for), else the member's default."""
         spec = self.registry.get(request.model)
         async with self.db.acquire() as conn:
             if version_id is None:
@@ -58,22 +67,25 @@ class BotServices:
                                                          spec.source)).id
             async with conn.transaction():
                 job, created = await self._record(conn, request, interaction_id,
-                                                  parent_image_id, version_id)
-        if created and job.dispatched_at is not None:
-            await self._enqueue(job)
-        return job, created
+                                                  parent_image_id, version_id, lane)
+        if not created:
+            return job, False
+        await self.dispatcher.dispatch()
+        async with self.db.acquire() as conn:
+            return await get_job(conn, job.id) or job, True
 
     async def _record(self, conn, request: GenerationRequest, interaction_id: int | None,
-                      parent_image_id: int | None, version_id: int) -> tuple[Job, bool]:
+                      parent_image_id: int | None, version_id: int,
+                      lane: str | None) -> tuple[Job, bool]:
         existing = (None if interaction_id is None
                     else await job_for_interaction(conn, interaction_id))
         if existing is not None:
             return existing, False
-        admission = Admission("fast", True) if request.user_id is None else await admit(
-            conn, self.limits, request.user_id)
-        return await create_job(conn, request, model_version_id=version_id,
-                                lane=admission.lane, dispatch=admission.dispatch,
-                                interaction_id=interaction_id, parent_image_id=parent_image_id)
+        chosen = (lane or "fast") if request.user_id is None else await admit(
+            conn, self.limits, request.user_id, lane)
+        return await create_job(conn, request, model_version_id=version_id, lane=chosen,
+                                dispatch=False, interaction_id=interaction_id,
+                                parent_image_id=parent_image_id)
 
     async def route(self) -> ModelVersion | None:
         """The model version for a job nobody chose a model for, drawn by traffic weight
@@ -86,24 +98,32 @@ class BotServices:
             raise NotServed(", ".join(v.name for v in weighted))
         return choose_version(served, random.SystemRandom())
 
-    async def dispatch_waiting(self, member_id: int | None) -> list[Job]:
-        """Queue the member's waiting jobs that fit under their concurrent cap now (after
-        one of theirs finished); returns them."""
-        if member_id is None:
-            return []
-        async with self.db.acquire() as conn, conn.transaction():
-            await lock_member(conn, member_id)
-            jobs = await dispatch_waiting(conn, member_id, self.limits.max_running)
-        for job in jobs:
-            await self._enqueue(job)
-        return jobs
+    async def dispatch_waiting(self, member_id: int | None = None) -> list[Job]:
+        """A job finished or was cancelled, so its member has a slot free: dispatch what
+        fits now (every member's, in fair-share order); returns the jobs queued."""
+        return await self.dispatcher.dispatch()
 
-    async def _enqueue(self, job: Job) -> None:
+    async def lane_for(self, model: str, lane: str) -> tuple[str, str | None]:
+        """The lane a job asked for, or the nearest one a worker serves, with a sentence
+        saying so. With no worker on the model at all the lane stays: it waits for one."""
+        if await self.queue.serving_count(model, lane) or not await self.queue.is_served(model):
+            return lane, None
+        for other in _FALLBACKS[lane]:
+            if await self.queue.serving_count(model, other):
+                return other, (f"No worker serves the {lane} lane of {model} now, so this "
+                               f"job runs in the {other} lane.")
+        return lane, None
+
+    async def enqueue(self, job: Job) -> None:
         try:
             await self.queue.enqueue(str(job.id), job.request, job.lane)
         except (redis.RedisError, OSError) as error:
             # Recorded in PostgreSQL: the reconciler queues it once Redis is back.
             log.warning("job %d recorded but not queued yet (%s)", job.id, error)
+
+
+# The nearest lanes first: turbo falls back to fast, fast to relax, relax to fast.
+_FALLBACKS = {"turbo": ("fast", "relax"), "fast": ("relax", "turbo"), "relax": ("fast", "turbo")}
 
 
 class WeightRefused(ValueError):

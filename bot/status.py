@@ -17,7 +17,7 @@ import re
 
 import discord
 
-from db.jobs import queue_position, set_message_ids
+from db.jobs import member_load, queue_position, set_message_ids
 from generation.contract import VARIATION_STRENGTH
 
 CONTENT_LIMIT = 2000  # characters of message content (discord-api-docs, create message)
@@ -125,7 +125,7 @@ async def post_status(bot, channel, job) -> discord.Message:
         position = await queue_position(conn, job.id)
     text = status_text(job)
     where = (f"queued (#{position or 1})" if job.dispatched_at else
-             f"waiting: {services.limits.max_running} of your jobs are in progress")
+             await waiting_text(services, job))
     status = await channel.send(f"{text} — {where}")
     bot.progress.watch(job.id, status, text)
     async with services.db.acquire() as conn:
@@ -150,3 +150,12 @@ async def clear_status(bot, job) -> None:
     if message is not None:
         with contextlib.suppress(discord.HTTPException):  # already gone, or no access
             await message.delete()
+
+
+async def waiting_text(services, job) -> str:
+    """Why a job is not in a stream yet: its member's cap, or its fair-share turn."""
+    async with services.db.acquire() as conn:
+        load = await member_load(conn, job.member_id) if job.member_id else None
+    if load is not None and load.in_flight >= services.limits.max_running:
+        return f"waiting: {services.limits.max_running} of your jobs are in progress"
+    return "waiting for its turn (members share the GPUs fairly)"

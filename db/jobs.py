@@ -227,30 +227,64 @@ async def member_load(conn: asyncpg.Connection, member_id: int) -> MemberLoad:
     return MemberLoad(**row)
 
 
-async def dispatch_waiting(conn: asyncpg.Connection, member_id: int,
-                           max_in_flight: int) -> list[Job]:
-    """Mark a member's oldest waiting jobs dispatched, as many as their cap now allows;
-    the caller queues them. Run under the member's advisory lock (see bot.limits)."""
-    rows = await conn.fetch(
-        f"""WITH next AS (
-                SELECT id FROM jobs
-                WHERE member_id = $1 AND status = 'queued' AND dispatched_at IS NULL
-                ORDER BY id
-                LIMIT greatest(0, $2 - (SELECT count(*) FROM jobs
-                                        WHERE member_id = $1 AND dispatched_at IS NOT NULL
-                                          AND status IN ('queued', 'running'))))
-            UPDATE jobs SET dispatched_at = now() WHERE id IN (SELECT id FROM next)
-            RETURNING {_COLUMNS}""",
-        member_id, max_in_flight)
-    return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
+@dataclass(frozen=True)
+class WaitingJob:
+    """A job waiting for the dispatcher, with what its predicted cost is made of."""
+
+    id: int
+    member_id: int | None
+    guild_id: int | None
+    request: GenerationRequest
 
 
-async def members_with_waiting_jobs(conn: asyncpg.Connection) -> list[int]:
-    """Members whose jobs wait for a free slot (the reconciler checks they get one)."""
+async def waiting_streams(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+    """The (model, lane) streams that have jobs waiting for the dispatcher."""
     rows = await conn.fetch(
-        """SELECT DISTINCT member_id FROM jobs
-           WHERE status = 'queued' AND dispatched_at IS NULL AND member_id IS NOT NULL""")
-    return [row["member_id"] for row in rows]
+        """SELECT DISTINCT model, lane FROM jobs
+           WHERE status = 'queued' AND dispatched_at IS NULL ORDER BY model, lane""")
+    return [(row["model"], row["lane"]) for row in rows]
+
+
+async def waiting_jobs(conn: asyncpg.Connection, model: str, lane: str,
+                       max_in_flight: int) -> list[WaitingJob]:
+    """A stream's waiting jobs that their member's concurrent cap lets go now: each
+    member's oldest, as many as they have slots free (jobs with no member: all)."""
+    rows = await conn.fetch(
+        """WITH flight AS (
+               SELECT member_id, count(*) AS n FROM jobs
+               WHERE status IN ('queued', 'running') AND dispatched_at IS NOT NULL
+                 AND member_id IS NOT NULL GROUP BY member_id),
+           waiting AS (
+               SELECT id, member_id, guild_id, request,
+                      row_number() OVER (PARTITION BY member_id ORDER BY id) AS rank
+               FROM jobs WHERE model = $1 AND lane = $2 AND status = 'queued'
+                 AND dispatched_at IS NULL)
+           SELECT id, member_id, guild_id, request FROM waiting LEFT JOIN flight USING (member_id)
+           WHERE member_id IS NULL OR rank <= $3 - coalesce(flight.n, 0)
+           ORDER BY id""", model, lane, max_in_flight)
+    return [WaitingJob(row["id"], row["member_id"], row["guild_id"],
+                       GenerationRequest.from_dict(row["request"])) for row in rows]
+
+
+async def mark_dispatched(conn: asyncpg.Connection, job_ids: list[int]) -> list[Job]:
+    """Mark waiting jobs dispatched (the caller then queues them), in the order given;
+    a job cancelled meanwhile is left out."""
+    rows = await conn.fetch(
+        f"""UPDATE jobs SET dispatched_at = now()
+            WHERE id = ANY($1::bigint[]) AND status = 'queued' AND dispatched_at IS NULL
+            RETURNING {_COLUMNS}""", job_ids)
+    jobs = {row["id"]: Job.from_row(row) for row in rows}
+    return [jobs[job_id] for job_id in job_ids if job_id in jobs]
+
+
+async def fair_share_state(conn: asyncpg.Connection, stream: str) -> dict | None:
+    return await conn.fetchval("SELECT state FROM fair_share WHERE stream = $1", stream)
+
+
+async def save_fair_share_state(conn: asyncpg.Connection, stream: str, state: dict) -> None:
+    await conn.execute(
+        """INSERT INTO fair_share (stream, state) VALUES ($1, $2)
+           ON CONFLICT (stream) DO UPDATE SET state = $2, updated_at = now()""", stream, state)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--model", action="append",
                         help="a model to serve; repeat for several (default: the registry's)")
     worker.add_argument("--lane", action="append", choices=LANES,
-                        help="a lane to serve; repeat for both (default: fast and relax)")
+                        help="a lane to serve; repeat for several (default: turbo, fast and relax)")
     worker.add_argument("--grace", type=_positive(float), default=30.0,
                         help="seconds to finish the batch in hand after SIGTERM (default 30)")
     worker.set_defaults(handler=_run_worker)
@@ -145,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="results delivered, one at a time")
     bot_bench.add_argument("--json", action="store_true", help="end with one line of JSON")
     bot_bench.set_defaults(handler=_run_bench_bot)
+    from dreamloop.bench_fairness_cli import add_parser as add_fairness_bench
+
+    add_fairness_bench(targets, _positive)
     return parser
 
 

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # A bot restarted within 10 minutes of connecting waits this, doubling each time up to
     # 10 minutes, so a crash loop stays far under Discord's 1,000 IDENTIFYs a day.
     restart_backoff_s: float = Field(default=5.0, gt=0, le=600)
+    # Jobs kept in a stream per worker serving it; the rest wait in PostgreSQL, so the bot
+    # decides their order (fair share, bot/dispatcher.py) at the last moment.
+    dispatch_ahead: int = Field(default=1, ge=1)
     # The secret salt for hashing member ids in exports (dreamloop export); never exported.
     export_salt: str | None = None
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 WORKER_GROUP = "workers"  # the consumer group GPU workers read job streams with
 DELIVERY_GROUP = "deliverers"  # the consumer group the bot reads results with
-LANES = ("fast", "relax")
+# Workers take turbo first, then fast, then relax (a relax job overdue goes first: pool.py).
+# Turbo costs a member twice the GPU time (bot/fair_share.py, bot/limits.py).
+LANES = ("turbo", "fast", "relax")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class Keys:
     def serving(self, model: str) -> str:
         """Sorted set: the workers serving model, scored by when each last said so (ms)."""
         return f"{self.prefix}serving:{model}"
+
+    def serving_lane(self, model: str, lane: str) -> str:
+        """Sorted set: the workers serving model's lane, scored like serving."""
+        return f"{self.prefix}serving-lane:{model}:{lane}"
 
     def last_error(self, job_id: str) -> str:
         """The error of a job's last failed attempt, for the dead-letter reason."""

@@ -73,7 +73,7 @@ class SamplingPool:
         """Serve jobs until stop is set; the batch in hand is finished before returning."""
         for stream, _ in await self._stream_order():
             await self.queue.ensure_group(stream)
-        await self.queue.announce(self.consumer, list(self.engines))
+        await self.queue.announce(self.consumer, list(self.engines), self.settings.lanes)
         helpers = [asyncio.create_task(self._renew_leases()),
                    asyncio.create_task(self._watch_cancels())]
         try:
@@ -292,7 +292,7 @@ class SamplingPool:
             await asyncio.sleep(self.queue.lease_ms / 3000)
             snapshot = list(self.in_hand.values())  # jobs taken during the call are not judged
             try:
-                await self.queue.announce(self.consumer, list(self.engines))
+                await self.queue.announce(self.consumer, list(self.engines), self.settings.lanes)
                 owned = await self.queue.renew(self.consumer, snapshot)
             except (redis.RedisError, OSError) as error:
                 log.warning("lease renewal failed (%s); trying again", error)

@@ -227,20 +227,44 @@ class JobQueue:
 
     # -- the worker side -------------------------------------------------------------------
 
-    async def announce(self, consumer: str, models: list[str]) -> None:
-        """Say that this worker serves models now (a sampling pool does so every third of a
-        lease); A/B routing sends traffic only to models someone serves."""
+    async def announce(self, consumer: str, models: list[str],
+                       lanes: tuple[str, ...] = LANES) -> None:
+        """Say that this worker serves models (in these lanes) now (a sampling pool does so
+        every third of a lease); A/B routing sends traffic only to models someone serves,
+        and the dispatcher keeps a few jobs ahead of each worker serving a lane."""
         now_ms = int(time.time() * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for model in models:
-                pipe.zadd(self.keys.serving(model), {consumer: now_ms})
-                pipe.zremrangebyscore(self.keys.serving(model), 0, now_ms - 10 * self.lease_ms)
+            for key in [self.keys.serving(m) for m in models] + [
+                    self.keys.serving_lane(m, lane) for m in models for lane in lanes]:
+                pipe.zadd(key, {consumer: now_ms})
+                pipe.zremrangebyscore(key, 0, now_ms - 10 * self.lease_ms)
             await pipe.execute()
 
     async def is_served(self, model: str) -> bool:
         """True if a worker announced model within the last three leases."""
+        return await self.serving_count(model) > 0
+
+    async def serving_count(self, model: str, lane: str | None = None) -> int:
+        """How many workers announced model (in lane) within the last three leases."""
         since_ms = int(time.time() * 1000) - 3 * self.lease_ms
-        return await self.redis.zcount(self.keys.serving(model), since_ms, "+inf") > 0
+        key = self.keys.serving(model) if lane is None else self.keys.serving_lane(model, lane)
+        return await self.redis.zcount(key, since_ms, "+inf")
+
+    async def undelivered(self, model: str, lane: str) -> int:
+        """Entries of a stream that no worker has taken yet: the stream's length less the
+        entries handed out and not finished (finished ones are deleted)."""
+        stream = self.keys.jobs(model, lane)
+        await self.ensure_group(stream)
+        length, pending = await self._with_group([stream], self._length_and_pending(stream),
+                                                 empty=[0, 0])
+        return max(0, length - pending)
+
+    async def _length_and_pending(self, stream: str) -> list[int]:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xlen(stream)
+            pipe.xpending(stream, WORKER_GROUP)
+            length, pending = await pipe.execute()
+        return [length, pending["pending"]]
 
     async def take(self, consumer: str, streams: list[tuple[str, str]], count: int,
                    block_ms: int = 0) -> list[QueuedJob]:

@@ -43,7 +43,10 @@ def stack_env(double, database_url, db_schema, redis_url, keys, cli_env, tmp_pat
         "DREAMLOOP_DATABASE_URL": with_schema(database_url, db_schema),
         "DREAMLOOP_REDIS_URL": redis_url, "DREAMLOOP_REDIS_PREFIX": keys.prefix,
         "DREAMLOOP_BLOB_URL": str(tmp_path / "blobs"), "DREAMLOOP_LEASE_MS": "3000",
-        "DREAMLOOP_DISCORD_CDN_ORIGINS": json.dumps([f"http://127.0.0.1:{double.port}"])}
+        "DREAMLOOP_DISCORD_CDN_ORIGINS": json.dumps([f"http://127.0.0.1:{double.port}"]),
+        # Room for a member's 3 jobs in a stream at once, so the end-to-end tests see the
+        # concurrent cap; the dispatcher's order and ahead limit: tests/test_dispatch.py.
+        "DREAMLOOP_DISPATCH_AHEAD": "4"}
 
 
 async def sync_commands(double, env: dict) -> None:
@@ -54,8 +57,9 @@ async def sync_commands(double, env: dict) -> None:
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(sync.communicate(), 120)
     assert sync.returncode == 0, err.decode()
-    assert "synced 8 command(s)" in out.decode() and (
-        "/imagine, /cancel, /info, /show, /settings, /leaderboard, /rate, /models"
+    assert "synced 10 command(s)" in out.decode() and (
+        "/imagine, /cancel, /info, /show, /settings, /leaderboard, /rate, /models, /fast, "
+        "/relax"
         in out.decode())
 
 

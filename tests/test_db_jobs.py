@@ -226,5 +226,5 @@ async def test_a_variation_points_at_its_parent_image(db, version_id):
 
 async def test_an_unknown_lane_is_refused(db, version_id):
     async with db.acquire() as conn:
-        with pytest.raises(ValueError, match="lane is 'turbo': allowed: fast, relax"):
-            await create_job(conn, member_request(), model_version_id=version_id, lane="turbo")
+        with pytest.raises(ValueError, match="lane is 'slow': allowed: turbo, fast, relax"):
+            await create_job(conn, member_request(), model_version_id=version_id, lane="slow")

@@ -19,9 +19,12 @@ interaction_ids = itertools.count(1)
 
 
 def services_with(db, redis_client, keys, registry, tmp_path, **limits) -> BotServices:
-    """A bot's services; a new one stands for a restarted bot on the same database."""
+    """A bot's services; a new one stands for a restarted bot on the same database. The
+    streams take 10 jobs ahead: these tests are about the member's caps, not the
+    dispatcher's ahead limit (tests/test_dispatch.py)."""
     return BotServices(registry=registry, db=db, queue=JobQueue(redis_client, keys),
-                       blobs=LocalBlobStore(tmp_path / "blobs"), limits=Limits(**limits))
+                       blobs=LocalBlobStore(tmp_path / "blobs"), limits=Limits(**limits),
+                       dispatch_ahead=10)
 
 
 async def start(services: BotServices, **changes):

@@ -164,8 +164,8 @@ async def test_bad_settings_are_refused(redis_client, keys):
     with pytest.raises(ValueError, match="lease_ms is 5: at least 100"):
         JobQueue(redis_client, keys, lease_ms=5)
     queue = JobQueue(redis_client, keys)
-    with pytest.raises(ValueError, match="lane is 'turbo': allowed: fast, relax"):
-        await queue.enqueue("job-1", imagine_request(), lane="turbo")
+    with pytest.raises(ValueError, match="lane is 'slow': allowed: turbo, fast, relax"):
+        await queue.enqueue("job-1", imagine_request(), lane="slow")
 
 
 async def test_entries_of_bad_bytes_or_deep_nesting_are_dead_lettered_not_stuck(queue, redis_url):
