@@ -5,7 +5,7 @@ pointed at the double); there is no worker (dreamloop/bench_stack.py). In one ru
 time measured by the double:
 - acknowledgement: /imagine from 1 and from N members at the same moment, several rounds
   after one that warms up: from sending INTERACTION_CREATE to receiving the bot's callback,
-  and to storing its "queued (#n)" channel message;
+  and to storing its status channel message ("queued (#n)", or "waiting …" for its turn);
 - baseline: the same rounds answered by a bare gateway client on this event loop that
   defers each interaction as it arrives; and the grid uploaded by a bare HTTP client;
 - delivery: a succeeded result added to the results stream as a worker's completion adds
@@ -126,11 +126,16 @@ async def _bot_round(stack: Stack, members: list[str], tag: str) -> list[tuple[f
     sent = await _fire(stack.double, members, tag)
     stack.imagined += len(sent)
     await _answered(stack.double, sent)
-    found = await _found(stack.double, [p for p, _ in sent], lambda m: "queued (#" in m.content,
-                         "queued message")
+    found = await _found(stack.double, [p for p, _ in sent], _is_status, "status message")
     await _settled(stack)
     return [(i.acknowledged_after * 1000, (_seen_at(found[p]) - i.created_at) * 1000)
             for p, i in sent]
+
+
+def _is_status(message: Message) -> bool:
+    """A job's first status message: "queued (#n)" once dispatched, else "waiting …" (with no
+    worker the dispatcher keeps one job per stream ahead; the rest wait in PostgreSQL)."""
+    return any(f" — {where}" in message.content for where in ("queued (#", "waiting"))
 
 
 async def _fire(double: DiscordDouble, members: list[str], tag: str) -> Sent:

@@ -109,12 +109,17 @@ class SamplingPool:
 
     async def _take(self) -> list[QueuedJob]:
         try:
+            # The jobs in hand are never taken again: after a Redis hang longer than a lease
+            # this worker's own claim finds them lapsed, while it still runs or reports them.
+            holding = set(self.in_hand)
             jobs = await self.queue.take(self.consumer, await self._stream_order(),
-                                         self.settings.max_batch, self.settings.block_ms)
+                                         self.settings.max_batch, self.settings.block_ms,
+                                         holding=holding)
             if jobs and self.settings.coalesce_ms and len(jobs) < self.settings.max_batch:
                 await asyncio.sleep(self.settings.coalesce_ms / 1000)
                 jobs += await self.queue.take(self.consumer, await self._stream_order(),
-                                              self.settings.max_batch - len(jobs))
+                                              self.settings.max_batch - len(jobs),
+                                              holding=holding)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
             log.warning("Redis is unreachable (%s); trying again in 1 s", error)
             await asyncio.sleep(1)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -267,12 +267,17 @@ class JobQueue:
         return [length, pending["pending"]]
 
     async def take(self, consumer: str, streams: list[tuple[str, str]], count: int,
-                   block_ms: int = 0) -> list[QueuedJob]:
+                   block_ms: int = 0, holding: Collection[str] = ()) -> list[QueuedJob]:
         """Up to count jobs from (stream, lane) pairs in priority order: entries whose lease
-        lapsed first, then new ones; if none, wait up to block_ms for a new one."""
+        lapsed first, then new ones; if none, wait up to block_ms for a new one.
+
+        holding: the entry ids this consumer still has in hand (running, or reporting).
+        Their lease may lapse while Redis hangs, and the consumer's own claim takes them
+        back (same consumer name): that claim is a renewal, not a job to run again."""
         taken: list[QueuedJob] = []
         for stream, lane in streams:
-            taken += await self._reclaim(consumer, stream, lane, count - len(taken))
+            reclaimed = await self._reclaim(consumer, stream, lane, count - len(taken))
+            taken += [job for job in reclaimed if job.entry_id not in holding]
         for stream, lane in streams:
             if len(taken) < count:
                 taken += await self._read_new(consumer, {stream: lane}, count - len(taken), None)

@@ -67,6 +67,17 @@ async def test_a_lapsed_lease_is_reclaimed_and_the_old_owner_cannot_report(queue
     assert [r["job"] for r in await results(queue)] == ["job-1"]
 
 
+async def test_a_lapsed_entry_its_own_worker_still_holds_is_not_taken_again(queue):
+    """issue 17.1: a Redis hang past the lease let the worker's own claim take back the
+    job it was still reporting, and the GPU ran it twice."""
+    await queue.enqueue("job-1", imagine_request())
+    [job] = await queue.take("worker-a", fast(queue), count=1)
+    await asyncio.sleep(LEASE_MS * 1.5 / 1000)  # no renewal got through: the lease lapsed
+    assert await queue.take("worker-a", fast(queue), count=1, holding={job.entry_id}) == []
+    assert await queue.complete("worker-a", job, {"status": "succeeded"})  # still its own
+    assert [r["job"] for r in await results(queue)] == ["job-1"]
+
+
 async def test_renewing_keeps_a_job_from_being_reclaimed(queue):
     await queue.enqueue("job-1", imagine_request())
     [job] = await queue.take("worker-a", fast(queue), count=1)

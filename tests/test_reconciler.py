@@ -100,7 +100,13 @@ async def test_jobs_finished_but_not_yet_delivered_are_not_run_again(services, t
     for i in range(2):
         await services.start_job(imagine_request(seed=i), interaction_id=i)
     async with running_pool(tiny_engine, services.queue, services.blobs) as pool:
-        await wait_for_results(services.queue, 2)
+        # The jobs wait in PostgreSQL until dispatched, one ahead per worker: the bot's
+        # dispatcher loop hands the second over once the first is taken.
+        dispatching = asyncio.create_task(services.dispatcher.run())
+        try:
+            await wait_for_results(services.queue, 2)
+        finally:
+            dispatching.cancel()
         await age_all_jobs(services)  # still 'queued' in PostgreSQL, old enough to reconcile
         assert await Reconciler(services).reconcile_once() == []
         await asyncio.sleep(1)  # a re-run would have finished by now
