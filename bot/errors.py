@@ -17,6 +17,7 @@ import discord
 import redis.asyncio as redis
 from discord import app_commands
 
+from bot.uploads import UploadTooLarge
 from db.connection import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def member_message(error: BaseException) -> str:
         return QUEUE_DOWN
     if isinstance(error, TimeoutError):
         return TOO_SLOW
+    if isinstance(error, UploadTooLarge):
+        return str(error)  # /show, an upscale: says the limit that nothing fits
     if isinstance(error, discord.HTTPException):
         return f"Discord refused what I tried to post ({error.text or error.status})."
     if isinstance(error, app_commands.AppCommandError) and not isinstance(

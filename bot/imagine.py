@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import answer
 from bot.image_prompt import (
     ImagePromptError,
     fetch_image,
@@ -62,7 +63,8 @@ class Imagine(commands.Cog):
             job, created = await self.bot.services.start_job(
                 request, interaction.id, version_id=drawn.version_id, lane=drawn.lane)
         except (PromptError, ImagePromptError, LimitReached, NotServed) as refusal:
-            await interaction.followup.send(str(refusal), ephemeral=True)
+            # In place of "thinking…": a follow-up would leave it spinning above the answer.
+            await answer(interaction, str(refusal))
             return
         if not created:  # Discord retried the interaction: the job already exists
             await interaction.followup.send(f"Job {job.id} is already queued.", ephemeral=True)

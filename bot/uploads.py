@@ -37,10 +37,22 @@ def upload_limit(bot, guild_id: int | None) -> int:
     return guild.filesize_limit if guild is not None else DISCORD_UPLOAD_LIMIT
 
 
+class UploadTooLarge(Exception):
+    """No readable WebP of the image fits the limit (a limit of a few bytes)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"The image cannot be made to fit this server's upload limit "
+                         f"({limit} bytes), not even as a smaller WebP.")
+        self.limit = limit
+
+
 async def image_file(data: bytes, filename: str, limit: int) -> discord.File:
     """The image as a file to post: as it is when it fits the limit, else as a WebP that
-    does (the name says which)."""
-    fitted, fmt = await asyncio.to_thread(fit_upload, data, limit)
+    does (the name says which); UploadTooLarge when none does."""
+    try:
+        fitted, fmt = await asyncio.to_thread(fit_upload, data, limit)
+    except ValueError as error:
+        raise UploadTooLarge(limit) from error
     if fmt is not None:
         filename = str(PurePath(filename).with_suffix(f".{fmt}"))
     return discord.File(io.BytesIO(fitted), filename)
