@@ -73,8 +73,12 @@ async def test_follow_up_work_shows_its_status_and_says_what_it_is(double, db, s
         "general", lambda m: "Upscaled ×2" in m.content and m.custom_ids(), timeout=120)
     assert upscaled.content == (f"**a blue heron** — Upscaled ×2 of image #3 by "
                                 f"<@{double.user_id('alice')}>")
-    assert not [m for m in double.channel_messages("general") if "queued (#" in m.content
-                or "%)" in m.content]  # every status message went with its result
+    # Every status message goes with its result: the bot deletes it just after posting the
+    # result (and recording its id), so the upscale's own status may still be there when its
+    # result first shows.
+    await double._until(lambda: not [m for m in double.channel_messages("general")
+                                     if "queued (#" in m.content or "%)" in m.content],
+                        30, "a status message stayed after its result")
 
 
 async def test_files_over_the_upload_limit_are_posted_as_a_webp_that_fits(double, db, stack):
