@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class TcpProxy:
-    def __init__(self, host: str, port: int):
-        self.target = (host, port)
+    def __init__(self, host: str, port: int, socket_path: str | None = None):
+        self.target, self.socket_path = (host, port), socket_path
         self.port = 0  # chosen by the system at the first start, kept afterwards
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -19,15 +19,19 @@ class TcpProxy:
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
         parts = urlsplit(url)
-        return cls(parts.hostname or "127.0.0.1", parts.port or 5432)
+        # The embedded PostgreSQL (pgserver) listens on a Unix socket: ?host=/its/folder.
+        folder = dict(parse_qsl(parts.query)).get("host", "")
+        socket_path = f"{folder}/.s.PGSQL.{parts.port or 5432}" if folder.startswith("/") else None
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5432, socket_path)
 
     def url(self, url: str) -> str:
         """url, through this proxy."""
         parts = urlsplit(url)
         netloc = parts.netloc.rsplit("@", 1)
         host = f"127.0.0.1:{self.port}"
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "host"])
         return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) > 1
-                                         else host))
+                                         else host, query=query))
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
@@ -42,7 +46,9 @@ class TcpProxy:
 
     async def _pipe(self, client_reader, client_writer) -> None:
         try:
-            server_reader, server_writer = await asyncio.open_connection(*self.target)
+            server_reader, server_writer = await (
+                asyncio.open_unix_connection(self.socket_path) if self.socket_path
+                else asyncio.open_connection(*self.target))
         except OSError:
             client_writer.transport.abort()
             return
