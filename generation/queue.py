@@ -187,15 +187,6 @@ class JobQueue:
             args=[job_id, request.to_json()])
         return entry_id, bool(added)
 
-    async def has_entry(self, job_id: str) -> bool:
-        """Whether the job still has its stream entry (waiting, or leased to a worker).
-        False after Redis lost it (a flush, a restart without persistence)."""
-        where = await self.redis.hget(self.keys.entries, job_id)
-        if where is None:
-            return False
-        stream, entry_id = where.rsplit("|", 1)
-        return bool(await self.redis.xrange(stream, min=entry_id, max=entry_id))
-
     async def is_done(self, job_id: str, request: GenerationRequest) -> bool:
         """Whether a worker reported this job (its result may still wait for delivery)."""
         marker = await self.redis.get(self.keys.done(job_id))
