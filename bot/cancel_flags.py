@@ -18,7 +18,6 @@ import asyncpg
 import redis.asyncio as redis
 
 from db.jobs import cancelled_since
-from generation.queue import CANCEL_TTL_S
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +62,8 @@ class CancelFlags:
     async def _set(self, job_ids: list[int]) -> bool:
         if not job_ids:
             return True
-        queue = self.services.queue
         try:
-            async with queue.redis.pipeline(transaction=False) as pipe:
-                for job_id in job_ids:
-                    pipe.set(queue.keys.cancel(str(job_id)), 1, ex=CANCEL_TTL_S)
-                await pipe.execute()
+            await self.services.queue.cancel(*map(str, job_ids))
         except (redis.RedisError, OSError) as error:  # retried every retry_s: no warning
             log.debug("cancel flags for job(s) %s not set yet (%s)", job_ids, error)
             return False

@@ -44,7 +44,7 @@ class Keys:
 
     @property
     def bot_starts(self) -> str:
-        """Sorted set of recent bot process starts (the IDENTIFY backoff reads it)."""
+        """Hash of the last bot start's connect time and restart streak (the IDENTIFY backoff)."""
         return f"{self.prefix}bot:starts"
 
     def progress(self, job_id: str) -> str:

@@ -192,9 +192,13 @@ class JobQueue:
         marker = await self.redis.get(self.keys.done(job_id))
         return marker == hashlib.sha1(request.to_json().encode()).hexdigest()
 
-    async def cancel(self, job_id: str) -> None:
-        """Ask whichever worker has the job to stop it between two steps (or not start it)."""
-        await self.redis.set(self.keys.cancel(job_id), 1, ex=CANCEL_TTL_S)
+    async def cancel(self, *job_ids: str) -> None:
+        """Ask whichever workers have the jobs to stop them between two steps (or not start
+        them)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.set(self.keys.cancel(job_id), 1, ex=CANCEL_TTL_S)
+            await pipe.execute()
 
     async def cancelled(self, job_ids: Iterable[str]) -> set[str]:
         ids = list(job_ids)
