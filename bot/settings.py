@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.admins import is_server_admin, not_an_admin
 from bot.errors import answer
 from bot.prompt import PromptError, parse_prompt
 from db.members import get_settings, member_and_guild_settings, update_settings
@@ -96,10 +97,9 @@ class Settings(commands.GroupCog, group_name="settings",
                      reset: bool = False) -> None:
         """This server's rules for /imagine: where it works, its default model."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
-        if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            await answer(interaction,
-                         "Only members with the Manage Server permission can change this "
-                         "server's settings; /settings me sets your own defaults.")
+        if not is_server_admin(interaction):
+            await answer(interaction, not_an_admin("change this server's settings") +
+                         " /settings me sets your own defaults.")
             return
         try:
             changes = await self._guild_changes(interaction.guild_id, default_model,
