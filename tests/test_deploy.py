@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -20,11 +21,11 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from dreamloop.cli import _parser
-from dreamloop.settings import Settings
+from dreamloop.settings import Settings, load_settings
 from generation.blobs import ENDPOINT_ENV
 from generation.keys import LANES, WORKER_GROUP, Keys
 from generation.registry import load_registry
-from tests.kustomize_render import render
+from tests.kustomize_render import merge, render
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -301,3 +302,36 @@ def test_the_bot_runs_without_the_gpu_stack():
     wanted = script.stdout.split()
     assert not [d for d in wanted if re.match(r"[a-z]+", d).group() in GPU_ONLY]
     assert any(d.startswith("discord.py") for d in wanted)
+
+
+def documented_values() -> dict[str, str]:
+    """.env.example's settings, the commented-out examples as if they were uncommented."""
+    text = (DEPLOY / ".env.example").read_text()
+    return dict(re.findall(r"^(?:# )?(DREAMLOOP_[A-Z0-9_]+)=(.*)$", text, re.MULTILINE))
+
+
+def test_the_documented_and_configured_values_are_valid_settings(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("DREAMLOOP_")]:
+        monkeypatch.delenv(name)
+    values = documented_values()
+    assert values.pop("DREAMLOOP_MODELS_FILE")  # an example path: the setting needs a file
+    values |= one(rendered(), "ConfigMap", "dreamloop-config")["data"]
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.dispatch_ahead == int(values["DREAMLOOP_DISPATCH_AHEAD"])
+    assert len(values) > 20
+
+
+def test_the_renderer_merges_patches_as_kustomize_does():
+    base = {"a": {"b": 1, "c": 2}, "named": [{"name": "x", "v": 1}, {"name": "y"}], "n": [1]}
+    patch = {"a": {"c": None, "d": 3}, "named": [{"name": "x", "v": 2}], "n": [2]}
+    assert merge(base, patch) == {"a": {"b": 1, "d": 3}, "n": [2],
+                                  "named": [{"name": "x", "v": 2}, {"name": "y"}]}
+    docs = rendered()
+    worker = one(docs, "Deployment", "dreamloop-worker-sdxl")["spec"]["template"]["spec"]
+    assert {"name": "models", "persistentVolumeClaim": {"claimName": "dreamloop-model-cache"}
+            } in worker["volumes"]
+    assert worker["containers"][0]["image"] == "registry.example.com/dreamloop/worker:0.1.0"
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+        "dreamloop"}
