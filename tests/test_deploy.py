@@ -196,9 +196,19 @@ def deploy_commands() -> list[list[str]]:
         commands += [c["command"] for c in pod.get("containers", [])]
     for name in ("Dockerfile.bot", "Dockerfile.worker"):
         commands.append(json.loads(_cmd(dockerfile(name))))
-    readme = (DEPLOY / "README.md").read_text()
-    commands += [shlex.split(line.split("dreamloop-worker:latest", 1)[1].strip(" \\"))
-                 for line in readme.splitlines() if "dreamloop-worker:latest dreamloop" in line]
+    return commands + readme_commands()
+
+
+def readme_commands() -> list[list[str]]:
+    """The dreamloop commands deploy/README.md runs in a container: after the service, the
+    image or kubectl exec's '--'."""
+    blocks = re.findall(r"```sh\n(.+?)```", (DEPLOY / "README.md").read_text(), re.DOTALL)
+    commands = []
+    for line in "\n".join(blocks).splitlines():
+        words = shlex.split(line, comments=True)
+        starts = [i for i, w in enumerate(words[1:], 1) if w == "dreamloop"
+                  and words[i - 1] in ("bot", "--", "dreamloop-worker:latest")]
+        commands += [words[i:] for i in starts]
     return commands
 
 
