@@ -1,7 +1,7 @@
 """/rules: a server's banned words and patterns (Manage Server only; the matching rule is in
 bot/moderation.py).
 
-    /rules add pattern:nud* name:nudity      ban a word, a phrase or a pattern with *
+    /rules add pattern:nud* rule_name:nudity     ban a word, a phrase or a pattern with *
     /rules remove rule:3                      take rule #3 off
     /rules list                               this server's rules (only you see them)
     /rules defaults on|off                    dreamloop's default list here, or not
@@ -58,15 +58,15 @@ class Rules(commands.GroupCog, group_name="rules",
     @app_commands.command(name="add")
     @app_commands.describe(pattern="a word or phrase; * stands for any letters in a word, "
                                    "like nud*",
-                           name="what a refused member is told the rule is about (never "
-                                "the word itself), like 'spiders'")
+                           rule_name="what a refused member is told the rule is about "
+                                     "(never the word itself), like 'creepy crawlies'")
     async def add(self, interaction: discord.Interaction, pattern: str,
-                  name: str | None = None) -> None:
+                  rule_name: str | None = None) -> None:
         """Ban a word, phrase or pattern in prompts on this server."""
         if not await _admin(interaction):
             return
         try:
-            pattern, name = check_pattern(pattern), check_name(name)
+            pattern, name = check_pattern(pattern), check_name(rule_name)
         except PatternError as error:
             await answer(interaction, f"Not added: {error}")
             return
