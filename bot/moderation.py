@@ -68,6 +68,7 @@ _PASSES = 4
 # Step 7's 1, and the letters it may stand for: in an entry, each matches them all.
 _ONE_LIKE = {"i": "[i1]", "l": "[l1]", "1": "[il1]"}
 _ENTRY_CHARACTERS = " -'*"
+_WINDOW, _WINDOW_OVERLAP = 200, 2 * MAX_PATTERN  # letters; an entry is at most 60 long
 
 
 class PatternError(ValueError):
@@ -223,8 +224,17 @@ class RuleSet:
             return None
         words, spelled = read(text)
         found = self._words.search(words) or next(
-            (hit for word in spelled if (hit := self._spelled.search(word))), None)
+            (hit for window in _windows(spelled) if (hit := self._spelled.search(window))),
+            None)
         return self.rules[int(found.lastgroup[1:])] if found else None
+
+
+def _windows(spelled: list[str]) -> Iterable[str]:
+    """Spelled-out words in overlapping windows: a search anywhere inside a word costs its
+    length squared per entry with a `*`, and a hostile prompt spells out 3,000 letters."""
+    for word in spelled:
+        for start in range(0, max(len(word) - _WINDOW_OVERLAP, 1), _WINDOW - _WINDOW_OVERLAP):
+            yield word[start:start + _WINDOW]
 
 
 def load_default_rules(path: Path = DEFAULT_LIST) -> RuleSet:
