@@ -9,6 +9,7 @@ import functools
 import discord
 
 from bot.limits import LimitReached
+from bot.rule_check import Checked, PromptRefused, refuse_banned
 from bot.services import new_seed
 from bot.status import cannot_post, image_text, post_status
 from bot.uploads import image_file
@@ -20,14 +21,15 @@ from generation.contract import VARIATION_STRENGTH, GenerationRequest, InvalidRe
 
 
 def explain_limits(callback):
-    """A member limit, or a request the click would make that is not allowed (a variation
-    of an upscale larger than a job may be), becomes an ephemeral message (the callback has
-    already deferred, so it answers with a follow-up)."""
+    """A member limit, a request the click would make that is not allowed (a variation
+    of an upscale larger than a job may be) or a prompt the server's rules now refuse
+    becomes an ephemeral message (the callback has already deferred, so it answers with a
+    follow-up)."""
     @functools.wraps(callback)
     async def wrapper(self, interaction: discord.Interaction) -> None:
         try:
             await callback(self, interaction)
-        except (LimitReached, InvalidRequest) as refusal:
+        except (LimitReached, InvalidRequest, PromptRefused) as refusal:
             await interaction.followup.send(str(refusal), ephemeral=True)
     return wrapper
 
@@ -90,7 +92,10 @@ def clicker_owns(request: GenerationRequest, interaction: discord.Interaction,
 async def start_follow_up(interaction: discord.Interaction, request: GenerationRequest,
                           parent: Job, image: StoredImage | None = None) -> Job:
     """Queue follow-up work (V, 🔄, Vary, Upscale) and show it in the channel as /imagine
-    does: a public status message with its progress, saying what the work is."""
+    does: a public status message with its progress, saying what the work is. The server's
+    rules may have changed since the job was made, so its prompt is checked again."""
+    await refuse_banned(interaction.client.services.db, interaction,
+                        [Checked("prompt", "This job's prompt", request.prompt)])
     new_job, created = await interaction.client.services.start_job(
         request, interaction.id, image.id if image else None,
         version_id=parent.model_version_id)

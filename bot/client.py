@@ -20,6 +20,7 @@ from bot.models import ModelsCommand
 from bot.progress import ProgressRelay
 from bot.rate import AnswerButton, Rate
 from bot.reconciler import Reconciler
+from bot.rules import Rules
 from bot.services import BotServices
 from bot.settings import Settings
 from bot.show import Show
@@ -58,7 +59,7 @@ class DreamloopBot(commands.Bot):
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS, AnswerButton)
         for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
-                    ModelsCommand, Lanes):
+                    ModelsCommand, Lanes, Rules):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)

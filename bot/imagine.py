@@ -19,6 +19,7 @@ from bot.image_prompt import (
 from bot.limits import LimitReached
 from bot.permutations import check_job_count, expand_permutations
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
+from bot.rule_check import PromptRefused, prompt_texts, refuse_banned
 from bot.services import NotServed
 from bot.settings import load_defaults, read_aspect
 from bot.status import cannot_post, post_status
@@ -54,15 +55,18 @@ class Imagine(commands.Cog):
         parsed = prompts[0]
         # 2. acknowledge within Discord's 3 seconds, before any database work
         await interaction.response.defer(ephemeral=True, thinking=True)
-        # 3. the member's and server's settings, the image prompt, the limits; then the job
+        # 3. the server's banned words, over every permutation before any job is made; the
+        #    member's and server's settings, the image prompt, the limits; then the job
         try:
+            await refuse_banned(self.bot.services.db, interaction, prompt_texts(prompts))
             drawn = await self._request(interaction, parsed, aspect, model, image)
             request = drawn.request
             if drawn.image_url is not None:
                 await self._store_image_prompt(drawn.image_url, request)
             job, created = await self.bot.services.start_job(
                 request, interaction.id, version_id=drawn.version_id, lane=drawn.lane)
-        except (PromptError, ImagePromptError, LimitReached, NotServed) as refusal:
+        except (PromptRefused, PromptError, ImagePromptError, LimitReached,
+                NotServed) as refusal:
             # In place of "thinking…": a follow-up would leave it spinning above the answer.
             await answer(interaction, str(refusal))
             return
