@@ -12,6 +12,7 @@ from bot.buttons import BUTTONS
 from bot.cancel import Cancel
 from bot.delivery import Delivery
 from bot.errors import DreamloopTree
+from bot.forget_me import Forget, ForgetButton
 from bot.imagine import Imagine
 from bot.info import Info
 from bot.lanes import Lanes
@@ -57,9 +58,9 @@ class DreamloopBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
-        self.add_dynamic_items(*BUTTONS, AnswerButton)
+        self.add_dynamic_items(*BUTTONS, AnswerButton, ForgetButton)
         for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
-                    ModelsCommand, Lanes, Rules):
+                    ModelsCommand, Lanes, Rules, Forget):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)

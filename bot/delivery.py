@@ -23,8 +23,9 @@ from bot.retry import ATTEMPTS, with_retries, worth_retrying
 from bot.status import clear_status, failure_text, status_text, undelivered_text
 from bot.uploads import image_file, upload_limit
 from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
-from generation.blobs import grid_key, image_key
+from generation.blobs import grid_key, image_key, job_prefix
 from generation.contract import GenerationResult
+from generation.forget import forget_leftovers
 from generation.keys import DELIVERY_GROUP
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class Delivery:
     async def _deliver_and_ack(self, entry_id: str, fields: dict) -> None:
         queue = self.bot.services.queue
         try:
-            await self._deliver(fields)
+            await self._deliver(entry_id, fields)
         except Exception:
             # Left unacknowledged: claimed and delivered again once it has been idle for
             # retry_after_ms (the completion in PostgreSQL stands, and a job succeeded
@@ -120,9 +121,11 @@ class Delivery:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    async def _deliver(self, fields: dict) -> None:
+    async def _deliver(self, entry_id: str, fields: dict) -> None:
         if not fields.get("job", "").isdigit():
             return  # not one of ours (e.g. a CLI job on a shared Redis)
+        if await self._forgotten(fields["job"], entry_id):
+            return
         try:
             if fields["status"] == "succeeded":
                 await self._post_grid(GenerationResult.from_json(fields["result"]))
@@ -132,6 +135,19 @@ class Delivery:
         except discord.HTTPException as error:
             log.warning("job %s: Discord refused the post (%s); not retrying", fields["job"],
                         error)
+
+    async def _forgotten(self, job_id: str, entry_id: str) -> bool:
+        """A result for a job PostgreSQL no longer has: its member was forgotten while a
+        worker drew it (bot/forget.py). Nothing is posted, and what the worker left goes."""
+        services = self.bot.services
+        async with services.db.acquire() as conn:
+            if await get_job(conn, int(job_id)) is not None:
+                return False
+        await asyncio.to_thread(services.blobs.delete_prefix, job_prefix(job_id))
+        await forget_leftovers(services.queue, job_id, entry_id)
+        log.info("job %s: a result for a forgotten job; its blobs and entry are deleted",
+                 job_id)
+        return True
 
     async def _post_grid(self, result: GenerationResult) -> None:
         services = self.bot.services

@@ -15,7 +15,9 @@ are never overfilled and a member's concurrent cap holds across processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import asyncpg
 import redis.asyncio as redis
@@ -38,6 +40,16 @@ POLICIES = ("drr", "fifo")  # fifo: the old order, kept for `dreamloop bench fai
 # One dispatcher at a time per schema (a test's schema, or a deployment's).
 _LOCK = "SELECT pg_advisory_lock(hashtext(current_schema() || ':dreamloop-dispatch'))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext(current_schema() || ':dreamloop-dispatch'))"
+
+
+@contextlib.asynccontextmanager
+async def dispatch_lock(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """While held, no dispatcher of this database hands a job to a stream."""
+    await conn.execute(_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute(_UNLOCK)
 
 
 def job_cost(job: WaitingJob, lane: str) -> float:
@@ -85,15 +97,11 @@ class Dispatcher:
                 return []
 
     async def _pass(self) -> list[Job]:
-        async with self.services.db.acquire() as conn:
-            await conn.execute(_LOCK)
-            try:
-                jobs: list[Job] = []
-                for model, lane in await waiting_streams(conn):
-                    jobs += await self._fill(conn, model, lane)
-                return jobs
-            finally:
-                await conn.execute(_UNLOCK)
+        async with self.services.db.acquire() as conn, dispatch_lock(conn):
+            jobs: list[Job] = []
+            for model, lane in await waiting_streams(conn):
+                jobs += await self._fill(conn, model, lane)
+            return jobs
 
     async def _fill(self, conn: asyncpg.Connection, model: str, lane: str) -> list[Job]:
         queue = self.services.queue

@@ -74,6 +74,16 @@ class Drr:
         self.order += [f for f in active if f not in self.order]
         self.deficits = {f: d for f, d in self.deficits.items() if f in present}
 
+    def drop(self, flow: int) -> bool:
+        """Forget a flow (its member was forgotten); False if it had no state here."""
+        if flow not in self.order and flow not in self.deficits:
+            return False
+        if self.order and self.order[0] == flow:
+            self.visiting = False
+        self.order = [f for f in self.order if f != flow]
+        self.deficits.pop(flow, None)
+        return True
+
     def to_json(self) -> dict:
         return {"order": self.order, "deficits": [[f, d] for f, d in self.deficits.items()],
                 "visiting": self.visiting}
@@ -114,6 +124,10 @@ class FairShare:
         inner = Drr.from_json(self.members.get(guild, Drr()).to_json())
         member = inner.next(list(members), lambda m: members[m][0].cost, quantum)
         return inner, members[member][0]
+
+    def forget_member(self, member: int) -> bool:
+        """Take a forgotten member out of every guild's turns; False if they had none."""
+        return any([inner.drop(member) for inner in self.members.values()])
 
     def to_json(self) -> dict:
         return {"guilds": self.guilds.to_json(),

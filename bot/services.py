@@ -45,6 +45,9 @@ class BotServices:
     admin_guilds: tuple[int, ...] = ()
     dispatch_ahead: int = 1  # jobs kept in a stream per worker serving it (bot/dispatcher.py)
     dispatch_policy: str = "drr"
+    # DREAMLOOP_EXPORT_SALT: /forget-me records the member's salted hash, so exports
+    # (written elsewhere, with the same salt) leave them out. None: not set here.
+    export_salt: str | None = None
 
     def __post_init__(self):
         self.dispatcher = Dispatcher(self, self.dispatch_ahead, self.dispatch_policy)

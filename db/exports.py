@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from flywheel.forgotten import Forgotten
+
 SOURCES = ("explicit", "implicit_upscale", "implicit_variation")
 # V picks (implicit_variation) are a weaker signal: exported only when asked for.
 DEFAULT_SOURCES = ("explicit", "implicit_upscale")
@@ -80,3 +82,44 @@ async def image_feedback(conn: asyncpg.Connection, image_kinds: Sequence[str],
              AND ($3::timestamptz IS NULL OR fe.decided_at >= $3)
            ORDER BY event_id, image_id""", list(image_kinds), list(grid_kinds), since)
     return [dict(row) for row in rows]
+
+
+# -- keeping forgotten members out (migration 0010) ------------------------------------------
+
+async def record_export(conn: asyncpg.Connection, folder: str, fmt: str,
+                        cleaned_through: int) -> None:
+    """Remember a folder an export wrote, clean of the members forgotten through
+    forgotten_members row cleaned_through."""
+    await conn.execute(
+        """INSERT INTO exports (folder, format, cleaned_through) VALUES ($1, $2, $3)
+           ON CONFLICT (folder, format) DO UPDATE
+           SET written_at = now(), cleaned_through = excluded.cleaned_through""",
+        folder, fmt, cleaned_through)
+
+
+async def forgotten(conn: asyncpg.Connection) -> Forgotten:
+    """Every member forgotten so far, as exports must leave them out."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(max(id), 0) AS through,
+                  array_remove(array_agg(member_hash), NULL) AS hashes,
+                  (SELECT coalesce(array_agg(i), '{}') FROM forgotten_members,
+                          unnest(image_ids) AS i) AS images,
+                  (SELECT coalesce(array_agg(c), '{}') FROM forgotten_members,
+                          unnest(comparison_ids) AS c) AS comparisons
+           FROM forgotten_members""")
+    return Forgotten(row["through"], frozenset(row["hashes"] or ()),
+                     frozenset(row["images"]), frozenset(row["comparisons"]))
+
+
+async def exports_to_clean(conn: asyncpg.Connection) -> list[tuple[int, str, str]]:
+    """(id, folder, format) of the recorded exports written before someone was forgotten."""
+    rows = await conn.fetch(
+        """SELECT id, folder, format FROM exports
+           WHERE cleaned_through < (SELECT coalesce(max(id), 0) FROM forgotten_members)
+           ORDER BY id""")
+    return [(row["id"], row["folder"], row["format"]) for row in rows]
+
+
+async def mark_cleaned(conn: asyncpg.Connection, export_id: int, through: int) -> None:
+    await conn.execute("UPDATE exports SET cleaned_through = greatest(cleaned_through, $2) "
+                       "WHERE id = $1", export_id, through)

@@ -94,6 +94,7 @@ async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None =
         db=await services.open_database_pool(settings), queue=services.job_queue(settings),
         blobs=services.blob_store(settings), image_origins=settings.discord_cdn_origins,
         admin_guilds=settings.admin_guilds, dispatch_ahead=settings.dispatch_ahead,
+        export_salt=settings.export_salt,
         limits=Limits(max_running=settings.max_running, max_queued=settings.max_queued,
                       per_minute=settings.jobs_per_minute,
                       fast_gpu_seconds=settings.fast_gpu_seconds_per_day))

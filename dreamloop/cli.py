@@ -16,6 +16,7 @@ from rich.table import Table
 from bot.prompt import PromptError
 from db.connection import DatabaseUnavailable
 from db.exports import DEFAULT_SOURCES, SOURCES
+from dreamloop.forget import add_forget_parser
 from dreamloop.settings import Settings, SettingsError, load_settings
 from generation.contract import InvalidRequest
 from generation.images import GRID_FORMATS
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--json", action="store_true", help="end with one line of JSON")
     board.set_defaults(handler=_run_leaderboard)
     _export_parser(commands)
+    add_forget_parser(commands)
 
     models = commands.add_parser("models", help="model versions and their A/B traffic weights")
     actions = models.add_subparsers(dest="action", metavar="ACTION")
@@ -308,11 +310,14 @@ def _sources(text: str) -> tuple[str, ...]:
 
 
 def _run_export(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from dreamloop.export_cleaning import clean_exports
     from dreamloop.exports import export, print_summary
     from generation.blobs import BlobNotFound
 
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"--out is {str(args.out)!r}: that is a file; name a folder")
+    for cleaned in clean_exports(settings, console):  # first: they may hold forgotten members
+        print(f"rewrote {cleaned.folder}: {cleaned.rows_dropped} row(s) dropped")
     try:
         written = export(settings, args.fmt, args.out, args.sources, args.since, console,
                          include_unreliable=args.include_unreliable)

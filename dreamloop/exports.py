@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
-from db.exports import comparisons_for_export, image_feedback
+from db.exports import comparisons_for_export, forgotten, image_feedback, record_export
 from dreamloop.services import blob_store, database_connection
 from dreamloop.settings import Settings, SettingsError
 from flywheel.exports import (
@@ -41,6 +41,7 @@ from flywheel.exports import (
     pickapic_splits,
     pickapic_table,
 )
+from flywheel.forgotten import Forgotten
 
 FORMATS = ("pickapic", "kto", "battles")
 BATCH_ROWS = 64  # rows per parquet row group (and per batch of reads): images make rows big
@@ -79,14 +80,27 @@ def export(settings: Settings, fmt: str, out: Path, sources: Sequence[str],
     if fmt not in FORMATS:
         raise ValueError(f"fmt is {fmt!r}: allowed: {', '.join(FORMATS)}")
     salt = export_salt(settings)
+    # Forgotten members stay out, even of an export of an older backup. (The CLI rewrites the
+    # exports written before they were forgotten first: dreamloop/export_cleaning.py.)
+    gone = _fetch(settings, forgotten)
+    written = _export(settings, fmt, out, sources, since, console, include_unreliable,
+                      salt, gone)
+    _fetch(settings, record_export, str(out.absolute()), fmt, gone.through)
+    return written
+
+
+def _export(settings: Settings, fmt: str, out: Path, sources: Sequence[str],
+            since: datetime | None, console: Console, include_unreliable: bool, salt: str,
+            gone: Forgotten) -> list[Written]:
     if fmt == "kto":
-        feedback = _fetch(settings, image_feedback, KTO_IMAGE_KINDS, KTO_GRID_KINDS, since)
+        feedback = [row for row in (FeedbackRow(**found) for found in _fetch(
+            settings, image_feedback, KTO_IMAGE_KINDS, KTO_GRID_KINDS, since))
+            if gone.keeps_feedback(row, salt)]
         out.mkdir(parents=True, exist_ok=True)
-        return [_write_kto(settings, out / "kto.parquet", kto_rows(
-            [FeedbackRow(**row) for row in feedback], salt), console)]
-    pairs = [PairRow.from_row(row)
-             for row in _fetch(settings, comparisons_for_export, sources, since,
-                             include_unreliable)]
+        return [_write_kto(settings, out / "kto.parquet", kto_rows(feedback, salt), console)]
+    pairs = [pair for pair in map(PairRow.from_row, _fetch(
+        settings, comparisons_for_export, sources, since, include_unreliable))
+        if gone.keeps_pair(pair, salt)]
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "battles":
         rows = battle_rows(pairs, salt)

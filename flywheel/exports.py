@@ -306,7 +306,7 @@ def battle_rows(pairs: Sequence[PairRow], salt: str) -> list[dict]:
     return [{"model_a": pair.a.model, "model_b": pair.b.model, "winner": WINNERS[pair.label],
              "judge": str(member_hash(pair.member_id, salt)),
              "tstamp": pair.created_at.timestamp(), "prompt": clean_prompt(pair.prompt),
-             "anony": True, "source": pair.source}
+             "anony": True, "source": pair.source, "ranking_id": pair.id}
             for pair in sorted(pairs, key=lambda p: p.id) if pair.a.model != pair.b.model]
 
 

@@ -263,3 +263,8 @@ def image_key(job_id: str | int, slot: int) -> str:
 
 def grid_key(job_id: str | int) -> str:
     return f"images/{job_id}/grid.webp"
+
+
+def job_prefix(job_id: str | int) -> str:
+    """Every blob of a job (its images, grid and upscale) is under this prefix."""
+    return f"images/{job_id}/"
