@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
+# An image prompt is stored under prompts/{interaction}.png and named by the request's
+# parent_image (bot/image_prompt.py); a variation's parent_image is its parent's image.
+_IMAGE_PROMPT = """CASE WHEN request->>'parent_image' LIKE 'prompts/%'
+                        THEN request->>'parent_image' END"""
 # Every job that holds the member's work: theirs, and follow-ups of those, to any depth.
 _DOOMED = """WITH RECURSIVE doomed (id) AS (
     SELECT id FROM jobs WHERE member_id = $1
@@ -55,7 +59,7 @@ async def doomed_jobs(conn: asyncpg.Connection, member_id: int) -> list[DoomedJo
         f"""{_DOOMED}
             SELECT j.id, j.member_id, j.model, j.lane, j.status,
                    j.dispatched_at IS NOT NULL AS dispatched,
-                   j.request->>'image_prompt' AS image_prompt, j.channel_id,
+                   {_IMAGE_PROMPT} AS image_prompt, j.channel_id,
                    array_remove(ARRAY[j.status_message_id, j.result_message_id], NULL)
                        AS message_ids
             FROM jobs AS j WHERE j.id IN (SELECT id FROM doomed) ORDER BY j.id""", member_id)
@@ -108,7 +112,7 @@ async def delete_member_data(conn: asyncpg.Connection, member_id: int) -> Delete
         member_id, image_ids)
     jobs = await conn.fetch(
         f"""{_DOOMED} DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)
-            RETURNING id, request->>'image_prompt' AS image_prompt""", member_id)
+            RETURNING id, {_IMAGE_PROMPT} AS image_prompt""", member_id)
     await conn.execute("DELETE FROM members WHERE id = $1", member_id)
     await anonymise_moderation_log(conn, member_id)
     return Deleted(sorted(row["id"] for row in jobs),
