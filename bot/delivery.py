@@ -124,11 +124,14 @@ class Delivery:
     async def _deliver(self, entry_id: str, fields: dict) -> None:
         if not fields.get("job", "").isdigit():
             return  # not one of ours (e.g. a CLI job on a shared Redis)
+        succeeded = fields["status"] == "succeeded"
+        # A result that cannot be read stays pending (and is looked into), even if forgotten.
+        result = GenerationResult.from_json(fields["result"]) if succeeded else None
         if await self._forgotten(fields["job"], entry_id):
             return
         try:
-            if fields["status"] == "succeeded":
-                await self._post_grid(GenerationResult.from_json(fields["result"]))
+            if result is not None:
+                await self._post_grid(result)
             else:
                 await self._post_failure(int(fields["job"]), fields["status"],
                                          fields.get("error", ""))

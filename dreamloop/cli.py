@@ -311,11 +311,12 @@ def _sources(text: str) -> tuple[str, ...]:
 
 def _run_export(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     from dreamloop.export_cleaning import clean_exports
-    from dreamloop.exports import export, print_summary
+    from dreamloop.exports import export, export_salt, print_summary
     from generation.blobs import BlobNotFound
 
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"--out is {str(args.out)!r}: that is a file; name a folder")
+    export_salt(settings)  # a missing salt is said before anything is read or written
     for cleaned in clean_exports(settings, console):  # first: they may hold forgotten members
         print(f"rewrote {cleaned.folder}: {cleaned.rows_dropped} row(s) dropped")
     try:

@@ -176,8 +176,9 @@ async def test_a_result_after_the_forget_is_deleted_not_posted(db, services, see
     await forget_member(services, FORGOTTEN, SALT)
     # The worker finishes anyway (it had the last step drawn): blobs, result, done marker.
     services.blobs.put(f"images/{held.job_id}/1.png", b"png", "image/png")
+    result = result_for(int(held.job_id), made["held"].request).to_json()
     assert await services.queue.complete("gpu-1", held, {"status": "succeeded",
-                                                         "result": "{}"})
+                                                         "result": result})
     [(_, [(entry_id, fields)])] = await redis_client.xread({services.queue.keys.results: 0})
     delivery = Delivery(SimpleNamespace(services=services))
     await delivery._ensure_group()
