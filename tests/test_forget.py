@@ -5,8 +5,10 @@ never run, a result that comes later is deleted, and exports old and new leave t
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,7 +17,8 @@ from bot.fair_share import Drr, FairShare
 from bot.forget import forget_member
 from db.jobs import complete_job, create_job, save_fair_share_state
 from db.moderation_log import record_action
-from flywheel.exports import image_uid
+from flywheel.exports import ExportImage, PairRow, battle_rows, image_uid
+from flywheel.forgotten import Forgotten
 from generation.blobs import LocalBlobStore
 from generation.contract import JobKind
 from generation.keys import WORKER_GROUP
@@ -233,3 +236,27 @@ def mentions(folders: dict, image_uids: set[str]) -> list[str]:
             elif path.suffix == ".json" and str(hashed) in path.read_text():
                 found.append(str(path))
     return found
+
+
+def test_an_export_of_an_older_backup_leaves_the_forgotten_out():
+    """A backup from before the forget has their rows again: the forgotten_members marks
+    drop them (their hash; other members' rows about their images) and keep the rest."""
+    gone = Forgotten(1, frozenset({member_hash(FORGOTTEN)}), frozenset({10, 11}),
+                     frozenset({3, 7}))  # 3: a vote on their image 10
+    ours = ExportImage(1, "images/1/1.png", 1, "0" * 64, "base", 4, 7.5)
+    also_ours = ExportImage(2, "images/2/1.png", 1, "0" * 64, "dpo", 4, 7.5)
+    theirs = ExportImage(10, "images/9/1.png", 1, "0" * 64, "dpo", 4, 7.5)
+
+    def pair(pair_id, member, b):
+        return PairRow(pair_id, "a fox", "a", "explicit", member, 1, 2, None,
+                       datetime.now(UTC), None, ours, b)
+
+    pairs = [pair(1, MEMBERS[0], also_ours), pair(2, FORGOTTEN, also_ours),
+             pair(3, MEMBERS[0], theirs), pair(7, MEMBERS[1], also_ours)]
+    assert [p.id for p in pairs if gone.keeps_pair(p, SALT)] == [1]
+    assert [gone.keeps_battle(b) for b in battle_rows(pairs, SALT)] == [
+        True, False, False, False]
+    table = pa.table({"user_id": [member_hash(MEMBERS[0]), member_hash(FORGOTTEN),
+                                  member_hash(MEMBERS[0])],
+                      "image_uid": [image_uid(1), image_uid(1), image_uid(11)]})
+    assert gone.table_mask(table).to_pylist() == [True, False, False]
