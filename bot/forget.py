@@ -1,8 +1,9 @@
 """Forgetting a member: the one piece of code /forget-me and `dreamloop forget` both run.
 
 In this order, so that nothing of theirs runs, is posted or comes back:
-1. With the dispatcher's lock held (no job of theirs can reach a stream meanwhile), their
-   unfinished jobs are cancelled in PostgreSQL: never dispatched, never completed.
+1. With the dispatcher's and the reconciler's locks held (no job of theirs can reach a
+   stream meanwhile), their unfinished jobs are cancelled in PostgreSQL: never dispatched,
+   never completed.
 2. Their unread stream entries are deleted; a worker drawing one gets its cancel flag.
 3. Their rows go, in one transaction (db/forget.py), with their fair-share turns, and a
    forgotten_members row (their salted hash, never their id) keeps them out of exports.
@@ -20,6 +21,7 @@ import asyncpg
 
 from bot.dispatcher import dispatch_lock
 from bot.fair_share import FairShare
+from bot.reconciler import reconciler_lock
 from db.forget import (
     Deleted,
     MemberData,
@@ -64,7 +66,8 @@ class ForgetReport:
 async def forget_member(services, member_id: int, salt: str | None) -> ForgetReport:
     """Delete everything dreamloop holds of the member (see the module's docstring).
     salt: DREAMLOOP_EXPORT_SALT, so exports can leave them out; None if it is not set."""
-    async with services.db.acquire() as conn, dispatch_lock(conn):
+    # The reconciler's lock too: a pass that read their job as lost must not queue it again.
+    async with services.db.acquire() as conn, dispatch_lock(conn), reconciler_lock(conn):
         data = await member_data(conn, member_id)
         stopped = await cancel_doomed(conn, [job.id for job in data.jobs])
         unqueued, held = await unqueue(services.queue,

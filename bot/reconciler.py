@@ -11,7 +11,9 @@ process reconciles at a time (a PostgreSQL advisory lock), however many bots run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -25,6 +27,16 @@ RECONCILER_LOCK = int.from_bytes(b"dlrecon", "big")
 INTERVAL_S = 30.0
 # A job younger than this may be between its INSERT and its XADD: leave it alone.
 MIN_AGE = timedelta(seconds=10)
+
+
+@contextlib.asynccontextmanager
+async def reconciler_lock(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """While held, no reconciler pass re-enqueues anything (each skips its turn)."""
+    await conn.execute("SELECT pg_advisory_lock($1)", RECONCILER_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", RECONCILER_LOCK)
 
 
 class Reconciler:
