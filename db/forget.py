@@ -5,7 +5,8 @@ upscale of one of their images (jobs.parent_image_id) and a re-roll of one of th
 (the re-roll click's feedback event names their job; its interaction id is the new job's).
 Those hold their images or their prompt, so they cannot stay. Images, feedback,
 comparisons and /rate pairs go by cascade (migration 0001); the moderation log keeps what
-happened in a server and loses who it was (actor_id and target_id become NULL)."""
+happened in a server and loses who it was (actor_id and target_id become NULL), and the
+banned-word rules they added as an admin stay, added by 0 (a member since forgotten)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,10 @@ async def delete_member_data(conn: asyncpg.Connection, member_id: int) -> Delete
             RETURNING id, {_IMAGE_PROMPT} AS image_prompt""", member_id)
     await conn.execute("DELETE FROM members WHERE id = $1", member_id)
     await anonymise_moderation_log(conn, member_id)
+    # A server's banned-word rules stay (they are the server's, not the admin's); who added
+    # them is forgotten: 0 stands for a member since forgotten.
+    await conn.execute("UPDATE moderation_rules SET created_by = 0 WHERE created_by = $1",
+                       member_id)
     return Deleted(sorted(row["id"] for row in jobs),
                    [row["image_prompt"] for row in jobs if row["image_prompt"]],
                    image_ids, [row["id"] for row in comparisons])
