@@ -57,9 +57,9 @@ async def sync_commands(double, env: dict) -> None:
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(sync.communicate(), 120)
     assert sync.returncode == 0, err.decode()
-    assert "synced 10 command(s)" in out.decode() and (
+    assert "synced 11 command(s)" in out.decode() and (
         "/imagine, /cancel, /info, /show, /settings, /leaderboard, /rate, /models, /fast, "
-        "/relax"
+        "/relax, /mod"
         in out.decode())
 
 
