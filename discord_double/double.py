@@ -130,7 +130,7 @@ class DiscordDouble:
                                       for s in self.sessions), timeout,
                           "no bot connected to the gateway")
 
-    async def slash(self, member: str, channel: str, name: str, **options) -> Interaction:
+    async def slash(self, member: str, channel: str, name: str, /, **options) -> Interaction:
         """Invoke the synced slash command `name` ("settings me" for a subcommand) as member
         in channel; an attachment option takes what upload() returned."""
         top, _, sub = name.partition(" ")
