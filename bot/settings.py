@@ -111,9 +111,7 @@ class Settings(commands.GroupCog, group_name="settings",
                      lanes: str | None = None, reset: bool = False) -> None:
         """This server's rules for /imagine: where, its default model, members' limits."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
-        if not is_server_admin(interaction):
-            await answer(interaction, not_an_admin("change this server's settings") +
-                         " /settings me sets your own defaults.")
+        if await self._refused(interaction):
             return
         limits = {"max_running": max_running, "max_queued": max_queued,
                   "per_minute": per_minute, "fast_gpu_seconds": fast_gpu_seconds}
@@ -127,6 +125,18 @@ class Settings(commands.GroupCog, group_name="settings",
         saved = await self._save("guild", interaction.guild_id, changes,
                                  actor_id=interaction.user.id)
         await answer(interaction, _describe("This server's settings", saved, GUILD_KEYS))
+
+    async def _refused(self, interaction: discord.Interaction) -> bool:
+        """Without Manage Server: told, the refusal logged for the admins, nothing saved."""
+        if is_server_admin(interaction):
+            return False
+        async with self.bot.services.db.acquire() as conn:
+            await record_action(conn, interaction.guild_id, "refused_not_an_admin",
+                                target_id=interaction.user.id,
+                                detail={"command": "/settings server"})
+        await answer(interaction, not_an_admin("change this server's settings") +
+                     " /settings me sets your own defaults.")
+        return True
 
     async def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
         if reset:

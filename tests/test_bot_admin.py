@@ -38,8 +38,7 @@ async def test_admin_commands_refuse_a_member_without_manage_server(double, db, 
     assert "Only members with the Manage Server permission" in await reply_to(double, refused)
     assert await count(db, "SELECT count(*) FROM guild_bans") == 0
     assert await count(db, "SELECT count(*) FROM guilds WHERE settings <> '{}'") == 0
-    if command.startswith("mod"):
-        assert await log_actions(db) == ["refused_not_an_admin"]
+    assert await log_actions(db) == ["refused_not_an_admin"]
 
 
 async def test_a_ban_stops_a_member_here_and_cancels_their_queued_job(double, db, stack):
@@ -58,6 +57,8 @@ async def test_a_ban_stops_a_member_here_and_cancels_their_queued_job(double, db
         f"<@{double.user_id('bob')}> can no longer use dreamloop here; cancelled their "
         f"job(s) {wolf_id}. /mod unban lets them again.")
     assert await count(db, "SELECT status FROM jobs WHERE id = $1", wolf_id) == "cancelled"
+    await double.wait_for_message("general", lambda m: "a waiting wolf" in m.content
+                                  and m.content.endswith("— cancelled"))
     again = await double.slash("alice", "general", "mod ban", member="bob")
     assert await reply_to(double, again) == f"<@{double.user_id('bob')}> is already banned here."
     for member, said in (("alice", "You cannot ban yourself."),
@@ -147,3 +148,19 @@ async def test_buttons_in_a_channel_taken_off_the_list_are_refused(double, db, s
         "(set by its admins with /settings server).")
     assert await count(db, "SELECT count(*) FROM jobs") == 1
     assert await count(db, "SELECT count(*) FROM feedback_events") == 0
+
+
+async def test_a_banned_members_rate_votes_are_refused(double, db, stack):
+    await double.slash("alice", "general", "imagine", prompt="a lighthouse", model="tiny-random")
+    await double.wait_for_message("general", is_grid, timeout=120)
+    await double.slash("bob", "general", "rate")
+    shown = await double.wait_for_message(
+        "general", lambda m: any(c.startswith("dl:rate:") for c in m.custom_ids()),
+        viewer="bob")
+    ban = await double.slash("alice", "general", "mod ban", member="bob")
+    await reply_to(double, ban)
+    await double.click("bob", shown, shown.custom_ids()[0])
+    await told(double, "bob", BANNED)
+    assert await count(db, "SELECT count(*) FROM comparisons") == 0
+    again = await double.slash("bob", "general", "rate")
+    assert await reply_to(double, again) == BANNED
