@@ -36,7 +36,8 @@ def entry_line(entry: LogEntry) -> str:
     who = f"<@{entry.actor_id}>" if entry.actor_id is not None else "dreamloop"
     target = f" <@{entry.target_id}>" if entry.target_id is not None else ""
     detail = detail_text(entry.detail)
-    return (f"<t:{int(entry.created_at.timestamp())}:R> {who} **{entry.action}**{target}"
+    action = discord.utils.escape_markdown(entry.action)  # refused_banned_member: no italics
+    return (f"<t:{int(entry.created_at.timestamp())}:R> {who} **{action}**{target}"
             + (f": {detail}" if detail else ""))
 
 

@@ -104,7 +104,7 @@ async def test_a_ban_stops_a_member_here_and_cancels_their_queued_job(double, db
     assert all(line.startswith("<t:") and line.split(" ")[0].endswith(":R>") for line in lines)
     assert [line.split(" ")[1:4] for line in lines] == [
         [alice, "**unban**", bob]] + [
-        ["dreamloop", "**refused_banned_member**", f"{bob}:"]] * 5 + [
+        ["dreamloop", "**refused\\_banned\\_member**", f"{bob}:"]] * 5 + [
         [alice, "**ban**", f"{bob}:"]]
     assert lines[-1].endswith(f": reason: spam; cancelled jobs: {wolf_id}")
     assert lines[1].endswith(": tried: /show")
@@ -134,6 +134,14 @@ async def test_a_servers_limits_and_lanes_hold_and_are_logged(double, db, stack)
     assert "You have 1 jobs waiting, the most allowed" in await reply_to(double, second)
     assert await count(db, "SELECT count(*) FROM jobs") == 1
     assert await log_actions(db) == ["settings_changed"]
+    log = await double.slash("alice", "general", "mod log")
+    assert (await reply_to(double, log)).endswith(
+        f"<@{double.user_id('alice')}> **settings\\_changed**: max queued: 1; lanes: relax")
+    # Discord's client keeps to the range; a raw payload need not.
+    for options, said in (({"limit": 500}, "limit must be from 1 to 50; it was 500."),
+                          ({"action": "DROP TABLE"}, "action is one word of lower-case")):
+        bad = await double.slash("alice", "general", "mod log", **options)
+        assert said in await reply_to(double, bad)
 
 
 async def test_buttons_in_a_channel_taken_off_the_list_are_refused(double, db, stack):
