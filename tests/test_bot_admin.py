@@ -136,7 +136,7 @@ async def test_a_servers_limits_and_lanes_hold_and_are_logged(double, db, stack)
     assert await log_actions(db) == ["settings_changed"]
     log = await double.slash("alice", "general", "mod log")
     assert (await reply_to(double, log)).endswith(
-        f"<@{double.user_id('alice')}> **settings\\_changed**: max queued: 1; lanes: relax")
+        f"<@{double.user_id('alice')}> **settings\\_changed**: lanes: relax; max queued: 1")
     # Discord's client keeps to the range; a raw payload need not.
     for options, said in (({"limit": 500}, "limit must be from 1 to 50; it was 500."),
                           ({"action": "DROP TABLE"}, "action is one word of lower-case")):
