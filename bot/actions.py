@@ -9,7 +9,7 @@ import functools
 import discord
 
 from bot.limits import LimitReached
-from bot.rule_check import Checked, PromptRefused, refuse_banned
+from bot.rule_check import Checked, PromptRefused, refuse_banned_words
 from bot.services import new_seed
 from bot.status import cannot_post, image_text, post_status
 from bot.uploads import image_file
@@ -94,7 +94,7 @@ async def start_follow_up(interaction: discord.Interaction, request: GenerationR
     """Queue follow-up work (V, 🔄, Vary, Upscale) and show it in the channel as /imagine
     does: a public status message with its progress, saying what the work is. The server's
     rules may have changed since the job was made, so its prompt is checked again."""
-    await refuse_banned(interaction.client.services.db, interaction,
+    await refuse_banned_words(interaction.client.services.db, interaction,
                         [Checked("prompt", "This job's prompt", request.prompt)])
     new_job, created = await interaction.client.services.start_job(
         request, interaction.id, image.id if image else None,

@@ -13,6 +13,8 @@ import re
 import discord
 
 from bot import actions
+from bot.allowed_channels import channel_refused
+from bot.bans import refused_here
 from bot.errors import answers_failures
 from generation.contract import JobKind
 
@@ -63,6 +65,9 @@ class _SlotButton:
     async def _find(self, interaction: discord.Interaction):
         """Acknowledge, then the job and image; (None, None) after telling the clicker."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if await refused_here(interaction, "a button") or await channel_refused(
+                interaction, "This message's buttons work"):
+            return None, None
         if not await actions.first_click(interaction):
             await interaction.followup.send(actions.DOUBLE_CLICK, ephemeral=True)
             return None, None
@@ -111,6 +116,9 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
     async def callback(self, interaction: discord.Interaction) -> None:
         """The same prompt with new seeds: the whole grid lost."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if await refused_here(interaction, "a button") or await channel_refused(
+                interaction, "This message's buttons work"):
+            return
         if not await actions.first_click(interaction):
             await interaction.followup.send(actions.DOUBLE_CLICK, ephemeral=True)
             return

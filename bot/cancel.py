@@ -47,9 +47,9 @@ class Cancel(commands.Cog):
                          "right now, so its GPU stops drawing it as soon as the queue is back "
                          "(nothing will be posted).")
         await self.bot.services.dispatch_waiting(interaction.user.id)  # its slot is free
-        await self._show_cancelled(job)
+        await self.show_cancelled(job)
 
-    async def _show_cancelled(self, job_id: int) -> None:
+    async def show_cancelled(self, job_id: int) -> None:
         """Its status message says so, instead of stopping at its last "(NN%)"."""
         async with self.bot.services.db.acquire() as conn:
             job = await get_job(conn, job_id)

@@ -17,6 +17,7 @@ from bot.imagine import Imagine
 from bot.info import Info
 from bot.lanes import Lanes
 from bot.leaderboard import LeaderboardCommand
+from bot.mod import Mod
 from bot.models import ModelsCommand
 from bot.progress import ProgressRelay
 from bot.rate import AnswerButton, Rate
@@ -60,7 +61,7 @@ class DreamloopBot(commands.Bot):
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
         self.add_dynamic_items(*BUTTONS, AnswerButton, ForgetButton)
         for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
-                    ModelsCommand, Lanes, Rules, Forget):
+                    ModelsCommand, Lanes, Rules, Mod, Forget):
             await self.add_cog(cog(self))
         if self.sync_to is not False:
             synced = await sync_tree(self.tree, self.sync_to)

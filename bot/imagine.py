@@ -9,7 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.bans import refused_here
 from bot.errors import answer
+from bot.guild_limits import allowed_lane, lane_note
 from bot.image_prompt import (
     ImagePromptError,
     fetch_image,
@@ -19,7 +21,7 @@ from bot.image_prompt import (
 from bot.limits import LimitReached
 from bot.permutations import check_job_count, expand_permutations
 from bot.prompt import ParsedPrompt, PromptError, build_request, parse_prompt
-from bot.rule_check import PromptRefused, prompt_texts, refuse_banned
+from bot.rule_check import PromptRefused, prompt_texts, refuse_banned_words
 from bot.services import NotServed
 from bot.settings import load_defaults, read_aspect
 from bot.status import cannot_post, post_status
@@ -55,10 +57,12 @@ class Imagine(commands.Cog):
         parsed = prompts[0]
         # 2. acknowledge within Discord's 3 seconds, before any database work
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if await refused_here(interaction, "/imagine"):
+            return
         # 3. the server's banned words, over every permutation before any job is made; the
         #    member's and server's settings, the image prompt, the limits; then the job
         try:
-            await refuse_banned(self.bot.services.db, interaction, prompt_texts(prompts))
+            await refuse_banned_words(self.bot.services.db, interaction, prompt_texts(prompts))
             drawn = await self._request(interaction, parsed, aspect, model, image)
             request = drawn.request
             if drawn.image_url is not None:
@@ -127,11 +131,21 @@ class Imagine(commands.Cog):
             image_prompt=image_prompt_key(interaction.id) if image_url else None,
             user_id=interaction.user.id, guild_id=interaction.guild_id,
             channel_id=interaction.channel_id)
-        # --fast, --relax, --turbo, else the member's default (/fast, /relax): a lane no
-        # worker serves falls back to the nearest one served, and the member is told.
-        lane, lane_note = await self.bot.services.lane_for(
-            request.model, parsed.lane or defaults.member.get("lane") or "fast")
-        return Drawn(request, image_url, version.id if version else None, lane, lane_note)
+        lane, note = await self._lane(request.model, parsed.lane or
+                                      defaults.member.get("lane") or "fast", defaults.guild)
+        return Drawn(request, image_url, version.id if version else None, lane, note)
+
+    async def _lane(self, model: str, asked: str, guild: dict) -> tuple[str, str | None]:
+        """--fast, --relax, --turbo, else the member's default (/fast, /relax), within the
+        lanes the server allows (/settings server lanes); a lane no worker serves falls
+        back to the nearest one served, unless the server disallows that one too. The
+        member is told why their lane is not the one asked for."""
+        allowed = allowed_lane(asked, guild)
+        lane, served_note = await self.bot.services.lane_for(model, allowed)
+        if allowed_lane(lane, guild) != lane:
+            lane, served_note = allowed, None
+        notes = [note for note in (lane_note(asked, allowed, guild), served_note) if note]
+        return lane, " ".join(notes) or None
 
     async def _store_image_prompt(self, url: str, request: GenerationRequest) -> None:
         services = self.bot.services
@@ -150,8 +164,11 @@ class Imagine(commands.Cog):
         idle = "" if await services.queue.is_served(job.model) else (
             f" No worker is drawing with {job.model} right now: it starts when one does.")
         note = f" {drawn.lane_note}" if drawn.lane_note else ""
+        # A note says why the lane is not the one asked; the usual lane text would not.
+        lane = "" if drawn.lane_note and job.lane == drawn.lane else _lane_text(job.lane,
+                                                                                 drawn.lane)
         await interaction.followup.send(
-            f"Queued as job {job.id}{_lane_text(job.lane, drawn.lane)}, seed "
+            f"Queued as job {job.id}{lane}, seed "
             f"{job.request.seed}.{note}{idle}", ephemeral=True)
 
 

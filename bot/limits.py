@@ -12,12 +12,23 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bot.fair_share import TURBO_FACTOR
+from bot.guild_limits import allowed_lane, limits_for
+from db.guild_bans import is_banned
 from db.jobs import member_load, member_usage
 from db.members import get_settings
+
+BANNED = "An admin of this server has stopped you using dreamloop here."
 
 
 class LimitReached(Exception):
     """A member limit refused a job; the message says which limit and when it frees up."""
+
+
+class Banned(LimitReached):
+    """The member is banned from using the bot in the job's server (/mod ban)."""
+
+    def __init__(self):
+        super().__init__(BANNED)
 
 
 @dataclass(frozen=True)
@@ -36,11 +47,17 @@ async def lock_member(conn: asyncpg.Connection, member_id: int) -> None:
 
 
 async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int,
-                lane: str | None = None) -> str:
-    """Refuse with LimitReached, or say the lane of the member's next job: the one asked
-    for (else the member's default), or relax once the day's fast GPU time is spent. The
-    concurrent cap (max_running) is the dispatcher's: a job beyond it waits its turn."""
+                lane: str | None = None, guild_id: int | None = None) -> str:
+    """Refuse with LimitReached (Banned for a member banned in the server), or say the lane
+    of the member's next job: the one asked for (else the member's default), or relax once
+    the day's fast GPU time is spent, within the lanes the server allows. The server's own
+    limits apply where it set them (bot/guild_limits.py). The concurrent cap (max_running)
+    is the dispatcher's: a job beyond it waits its turn."""
     await lock_member(conn, member_id)
+    if await is_banned(conn, guild_id, member_id):
+        raise Banned()
+    guild = await get_settings(conn, "guild", guild_id) if guild_id is not None else {}
+    limits = limits_for(limits, guild)
     load = await member_load(conn, member_id)
     if load.queued >= limits.max_queued:
         raise LimitReached(f"You have {load.queued} jobs waiting, the most allowed; you can add "
@@ -50,7 +67,7 @@ async def admit(conn: asyncpg.Connection, limits: Limits, member_id: int,
     if recent.jobs >= limits.per_minute:
         raise LimitReached(f"You started {recent.jobs} jobs in the last minute, the most "
                            f"allowed; try again in {await _seconds_until_free(conn, member_id)} s.")
-    return await _lane(conn, limits, member_id, lane)
+    return allowed_lane(await _lane(conn, limits, member_id, lane), guild)
 
 
 async def _lane(conn: asyncpg.Connection, limits: Limits, member_id: int,

@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.bans import refused_here
 from bot.errors import answers_failures
 from bot.status import with_prompt
 from db.rate_pairs import ShownPair, Vote, next_pair, record_vote
@@ -39,6 +40,8 @@ class Rate(commands.Cog):
     async def rate(self, interaction: discord.Interaction) -> None:
         """Vote for the better of two images made for one prompt."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if await refused_here(interaction, "/rate"):
+            return
         async with self.bot.services.db.acquire() as conn:
             shown = await next_pair(conn, interaction.user.id, _RNG)
         if shown is None:
@@ -87,6 +90,8 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
     async def callback(self, interaction: discord.Interaction) -> None:
         # A deferred update: the next pair replaces this one in the same message.
         await interaction.response.defer()
+        if await refused_here(interaction, "a /rate vote"):
+            return
         services, member_id = interaction.client.services, interaction.user.id
         async with services.db.acquire() as conn:
             vote = await record_vote(conn, self.pair_id, member_id, ANSWERS[self.answer][1],

@@ -71,7 +71,7 @@ def first_broken(rule_sets: list[RuleSet], text: str) -> Rule | None:
     return next((rule for rules in rule_sets if (rule := rules.first_match(text))), None)
 
 
-async def refuse_banned(db: asyncpg.Pool, interaction: discord.Interaction,
+async def refuse_banned_words(db: asyncpg.Pool, interaction: discord.Interaction,
                         texts: list[Checked]) -> None:
     """PromptRefused when any text breaks a rule, after logging the refusal."""
     async with db.acquire() as conn:

@@ -85,7 +85,7 @@ class BotServices:
         if existing is not None:
             return existing, False
         chosen = (lane or "fast") if request.user_id is None else await admit(
-            conn, self.limits, request.user_id, lane)
+            conn, self.limits, request.user_id, lane, request.guild_id)
         return await create_job(conn, request, model_version_id=version_id, lane=chosen,
                                 dispatch=False, interaction_id=interaction_id,
                                 parent_image_id=parent_image_id)

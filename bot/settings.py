@@ -2,6 +2,7 @@
 
     /settings me model:sd15 aspect:3:2 lane:relax     your defaults (reset:True forgets them)
     /settings server default_model:sdxl allow_channel:#art    where /imagine works here
+    /settings server max_queued:3 per_minute:5 lanes:relax    this server's member limits
 
 Discord hides a command from members without a default permission, but a server's admins
 can change that in its settings; so the Manage Server check is made here, in our code.
@@ -17,13 +18,17 @@ from discord.ext import commands
 
 from bot.admins import is_server_admin, not_an_admin
 from bot.errors import answer
+from bot.guild_limits import LANE_SET_NAMES, LIMIT_KEYS, GuildLimitError, check_limit
 from bot.prompt import PromptError, parse_prompt
 from db.members import get_settings, member_and_guild_settings, update_settings
+from db.moderation_log import record_action
 from generation.registry import UnknownModel
 
 MEMBER_KEYS = ("model", "aspect", "lane")
-GUILD_KEYS = ("default_model", "channels")
+GUILD_KEYS = ("default_model", "channels", *LIMIT_KEYS, "lanes")
 LANES = [app_commands.Choice(name=lane, value=lane) for lane in ("fast", "relax")]
+LANE_SETS = [app_commands.Choice(name=name, value=value)
+             for value, name in LANE_SET_NAMES.items()]
 
 
 class SettingsError(ValueError):
@@ -89,26 +94,49 @@ class Settings(commands.GroupCog, group_name="settings",
                            allow_channel="let /imagine work in this channel (once any is "
                                          "listed, only the listed ones)",
                            remove_channel="take a channel off the list",
+                           max_running="a member's jobs drawing at once here",
+                           max_queued="a member's jobs waiting to start",
+                           per_minute="jobs a member may start in a minute",
+                           fast_gpu_seconds="a member's fast-lane GPU seconds a day "
+                                            "(then relax)",
+                           lanes="which lanes members may use here",
                            reset="forget this server's settings")
+    @app_commands.choices(lanes=LANE_SETS)
     async def server(self, interaction: discord.Interaction,
                      default_model: str | None = None,
                      allow_channel: discord.TextChannel | None = None,
                      remove_channel: discord.TextChannel | None = None,
-                     reset: bool = False) -> None:
-        """This server's rules for /imagine: where it works, its default model."""
+                     max_running: int | None = None, max_queued: int | None = None,
+                     per_minute: int | None = None, fast_gpu_seconds: int | None = None,
+                     lanes: str | None = None, reset: bool = False) -> None:
+        """This server's rules for /imagine: where, its default model, members' limits."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
-        if not is_server_admin(interaction):
-            await answer(interaction, not_an_admin("change this server's settings") +
-                         " /settings me sets your own defaults.")
+        if await self._refused(interaction):
             return
+        limits = {"max_running": max_running, "max_queued": max_queued,
+                  "per_minute": per_minute, "fast_gpu_seconds": fast_gpu_seconds}
         try:
             changes = await self._guild_changes(interaction.guild_id, default_model,
                                                 allow_channel, remove_channel, reset)
-        except SettingsError as error:
+            changes |= self._limit_changes(limits, lanes) if not reset else {}
+        except (SettingsError, GuildLimitError) as error:
             await answer(interaction, str(error))
             return
-        saved = await self._save("guild", interaction.guild_id, changes)
+        saved = await self._save("guild", interaction.guild_id, changes,
+                                 actor_id=interaction.user.id)
         await answer(interaction, _describe("This server's settings", saved, GUILD_KEYS))
+
+    async def _refused(self, interaction: discord.Interaction) -> bool:
+        """Without Manage Server: told, the refusal logged for the admins, nothing saved."""
+        if is_server_admin(interaction):
+            return False
+        async with self.bot.services.db.acquire() as conn:
+            await record_action(conn, interaction.guild_id, "refused_not_an_admin",
+                                target_id=interaction.user.id,
+                                detail={"command": "/settings server"})
+        await answer(interaction, not_an_admin("change this server's settings") +
+                     " /settings me sets your own defaults.")
+        return True
 
     async def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
         if reset:
@@ -138,6 +166,12 @@ class Settings(commands.GroupCog, group_name="settings",
             changes["channels"] = sorted(listed)
         return changes
 
+    def _limit_changes(self, limits: dict, lanes: str | None) -> dict:
+        """The member limits given, each within its range (GuildLimitError says which)."""
+        changes = {key: check_limit(key, value, self.bot.services.limits)
+                   for key, value in limits.items() if value is not None}
+        return changes | ({"lanes": lanes} if lanes is not None else {})
+
     async def _check_model(self, name: str) -> None:
         """A known model that a worker serves now: a default nobody draws with would leave
         every /imagine waiting."""
@@ -156,20 +190,28 @@ class Settings(commands.GroupCog, group_name="settings",
                        "No worker is running at all; start one (`dreamloop worker "
                        f"--model {name}`) first."))
 
-    async def _save(self, who: str, snowflake: int, changes: dict) -> dict:
-        async with self.bot.services.db.acquire() as conn:
+    async def _save(self, who: str, snowflake: int, changes: dict,
+                    actor_id: int | None = None) -> dict:
+        """Save; a server's changes are written to its moderation log too."""
+        async with self.bot.services.db.acquire() as conn, conn.transaction():
             if not changes:
                 return await get_settings(conn, who, snowflake)
+            if who == "guild":
+                await record_action(conn, snowflake, "settings_changed", actor_id=actor_id,
+                                    detail={key: ("reset" if value is None else value)
+                                            for key, value in changes.items()})
             return await update_settings(conn, who, snowflake, changes)
 
 
 def _describe(title: str, settings: dict, keys: tuple[str, ...]) -> str:
     shown = [f"{key.replace('_', ' ')}: {_show(key, settings[key])}"
-             for key in keys if settings.get(key)]
+             for key in keys if settings.get(key) not in (None, "", [])]
     return f"{title}: " + ("; ".join(shown) if shown else "none set (the defaults apply).")
 
 
 def _show(key: str, value) -> str:
     if key == "channels":
         return ", ".join(f"<#{channel}>" for channel in value)
+    if key == "lanes":
+        return LANE_SET_NAMES[value]
     return str(value)

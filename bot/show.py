@@ -11,6 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.allowed_channels import channel_refused
+from bot.bans import refused_here
 from bot.delivery import post_result
 from bot.errors import answer
 from db.jobs import Job, get_job
@@ -27,6 +29,9 @@ class Show(commands.Cog):
     async def show(self, interaction: discord.Interaction, job: int) -> None:
         """Post a finished job's images again, here, with their buttons."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
+        if await refused_here(interaction, "/show") or await channel_refused(
+                interaction, "/show works"):
+            return
         async with self.bot.services.db.acquire() as conn:
             found = await get_job(conn, job)
         refusal = _refusal(found, job, interaction.guild_id) or await self._over_limit(

@@ -18,6 +18,7 @@ import re
 import discord
 
 from db.jobs import member_load, queue_position, set_message_ids
+from db.members import get_settings
 from generation.contract import VARIATION_STRENGTH
 
 CONTENT_LIMIT = 2000  # characters of message content (discord-api-docs, create message)
@@ -156,6 +157,8 @@ async def waiting_text(services, job) -> str:
     """Why a job is not in a stream yet: its member's cap, or its fair-share turn."""
     async with services.db.acquire() as conn:
         load = await member_load(conn, job.member_id) if job.member_id else None
-    if load is not None and load.in_flight >= services.limits.max_running:
-        return f"waiting: {services.limits.max_running} of your jobs are in progress"
+        guild = await get_settings(conn, "guild", job.guild_id) if job.guild_id else {}
+    most = guild.get("max_running") or services.limits.max_running  # the server's, if set
+    if load is not None and load.in_flight >= most:
+        return f"waiting: {most} of your jobs are in progress"
     return "waiting for its turn (members share the GPUs fairly)"

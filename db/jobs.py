@@ -181,6 +181,16 @@ async def cancel_job(conn: asyncpg.Connection, job_id: int, member_id: int) -> b
     return row is not None
 
 
+async def cancel_guild_jobs(conn: asyncpg.Connection, member_id: int, guild_id: int,
+                            error: str) -> list[int]:
+    """Cancel a member's queued and running jobs in one server (a ban); their ids."""
+    rows = await conn.fetch(
+        """UPDATE jobs SET status = 'cancelled', error = $3, finished_at = now()
+           WHERE member_id = $1 AND guild_id = $2 AND status IN ('queued', 'running')
+           RETURNING id""", member_id, guild_id, error)
+    return sorted(row["id"] for row in rows)
+
+
 async def set_message_ids(conn: asyncpg.Connection, job_id: int, *,
                           status_message_id: int | None = None,
                           result_message_id: int | None = None) -> None:
@@ -248,19 +258,25 @@ async def waiting_streams(conn: asyncpg.Connection) -> list[tuple[str, str]]:
 async def waiting_jobs(conn: asyncpg.Connection, model: str, lane: str,
                        max_in_flight: int) -> list[WaitingJob]:
     """A stream's waiting jobs that their member's concurrent cap lets go now: each
-    member's oldest, as many as they have slots free (jobs with no member: all)."""
+    member's oldest, as many as they have slots free (jobs with no member: all). The cap is
+    the job's server's max_running when it set one (/settings server), else max_in_flight."""
     rows = await conn.fetch(
         """WITH flight AS (
                SELECT member_id, count(*) AS n FROM jobs
                WHERE status IN ('queued', 'running') AND dispatched_at IS NOT NULL
                  AND member_id IS NOT NULL GROUP BY member_id),
            waiting AS (
-               SELECT id, member_id, guild_id, request,
-                      row_number() OVER (PARTITION BY member_id ORDER BY id) AS rank
-               FROM jobs WHERE model = $1 AND lane = $2 AND status = 'queued'
+               SELECT jobs.id, member_id, guild_id, request,
+                      coalesce((guilds.settings ->> 'max_running')::int, $3) AS cap,
+                      -- ranked among the jobs under the same cap: a job its own server
+                      -- holds back does not hold back the member's jobs elsewhere
+                      row_number() OVER (PARTITION BY member_id, coalesce(
+                          (guilds.settings ->> 'max_running')::int, $3) ORDER BY jobs.id) AS rank
+               FROM jobs LEFT JOIN guilds ON guilds.id = jobs.guild_id
+               WHERE model = $1 AND lane = $2 AND status = 'queued'
                  AND dispatched_at IS NULL)
            SELECT id, member_id, guild_id, request FROM waiting LEFT JOIN flight USING (member_id)
-           WHERE member_id IS NULL OR rank <= $3 - coalesce(flight.n, 0)
+           WHERE member_id IS NULL OR rank <= cap - coalesce(flight.n, 0)
            ORDER BY id""", model, lane, max_in_flight)
     return [WaitingJob(row["id"], row["member_id"], row["guild_id"],
                        GenerationRequest.from_dict(row["request"])) for row in rows]

@@ -30,10 +30,13 @@ async def record_action(conn: asyncpg.Connection, guild_id: int, action: str, *,
 
 
 async def recent_actions(conn: asyncpg.Connection, guild_id: int, limit: int = 20,
-                         action: str | None = None) -> list[LogEntry]:
-    """This server's latest entries, newest first (only one action's, when named)."""
+                         action: str | None = None,
+                         target_id: int | None = None) -> list[LogEntry]:
+    """This server's latest entries, newest first (only one action's, or only those about
+    one member, when named)."""
     rows = await conn.fetch(
         """SELECT id, guild_id, actor_id, action, target_id, detail, created_at
            FROM moderation_log WHERE guild_id = $1 AND ($3::text IS NULL OR action = $3)
-           ORDER BY id DESC LIMIT $2""", guild_id, limit, action)
+             AND ($4::bigint IS NULL OR target_id = $4)
+           ORDER BY id DESC LIMIT $2""", guild_id, limit, action, target_id)
     return [LogEntry(**row) for row in rows]

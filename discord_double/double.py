@@ -27,7 +27,7 @@ from discord_double.model import (
 from discord_double.rest import build_app
 
 EPHEMERAL = 1 << 6
-CHANNEL_OPTION, ATTACHMENT_OPTION = 7, 11  # application command option types
+USER_OPTION, CHANNEL_OPTION, ATTACHMENT_OPTION = 6, 7, 11  # application command option types
 OPTION_TYPES = {3: str, 4: int, 5: bool, 10: float}
 
 
@@ -130,7 +130,7 @@ class DiscordDouble:
                                       for s in self.sessions), timeout,
                           "no bot connected to the gateway")
 
-    async def slash(self, member: str, channel: str, name: str, **options) -> Interaction:
+    async def slash(self, member: str, channel: str, name: str, /, **options) -> Interaction:
         """Invoke the synced slash command `name` ("settings me" for a subcommand) as member
         in channel; an attachment option takes what upload() returned."""
         top, _, sub = name.partition(" ")
@@ -226,7 +226,21 @@ class DiscordDouble:
             channel = self.channels[value] | {"permissions": str(payloads.EVERYONE_PERMISSIONS)}
             resolved.setdefault("channels", {})[channel["id"]] = channel
             value = channel["id"]
+        elif spec["type"] == USER_OPTION:  # value: a member's name, or "bot" for the bot
+            value = self._resolve_user(value, resolved)
         return {"name": key, "type": spec["type"], "value": value}
+
+    def _resolve_user(self, name: str, resolved: dict) -> str:
+        """A user option: the user under resolved.users, the member (without its user)
+        under resolved.members, as Discord sends them."""
+        if name == "bot":
+            user, member = self.bot, payloads.member(self.bot, [], self.clock.iso(), 0)
+        else:
+            user, member = self.users[name], self.member_payload(name)
+        resolved.setdefault("users", {})[user["id"]] = user
+        resolved.setdefault("members", {})[user["id"]] = {
+            k: v for k, v in member.items() if k != "user"}
+        return user["id"]
 
     async def _interact(self, member: str, channel: str, kind: int, data: dict,
                         message: dict | None = None) -> Interaction:

@@ -57,9 +57,9 @@ async def sync_commands(double, env: dict) -> None:
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(sync.communicate(), 120)
     assert sync.returncode == 0, err.decode()
-    assert "synced 12 command(s)" in out.decode() and (
+    assert "synced 13 command(s)" in out.decode() and (
         "/imagine, /cancel, /info, /show, /settings, /leaderboard, /rate, /models, /fast, "
-        "/relax, /rules, /forget-me"
+        "/relax, /rules, /mod, /forget-me"
         in out.decode())
 
 
