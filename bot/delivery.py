@@ -82,7 +82,8 @@ class Delivery:
     async def _deliver_and_ack(self, entry_id: str, fields: dict) -> None:
         queue = self.bot.services.queue
         try:
-            await self._deliver(fields)
+            # The result entry's id is the time the worker reported it, in epoch ms.
+            await self._deliver(fields, int(entry_id.split("-")[0]))
         except Exception:
             # Left unacknowledged: claimed and delivered again once it has been idle for
             # retry_after_ms (the completion in PostgreSQL stands, and a job succeeded
@@ -120,12 +121,12 @@ class Delivery:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    async def _deliver(self, fields: dict) -> None:
+    async def _deliver(self, fields: dict, finished_ms: int) -> None:
         if not fields.get("job", "").isdigit():
             return  # not one of ours (e.g. a CLI job on a shared Redis)
         try:
             if fields["status"] == "succeeded":
-                await self._post_grid(GenerationResult.from_json(fields["result"]))
+                await self._post_grid(GenerationResult.from_json(fields["result"]), finished_ms)
             else:
                 await self._post_failure(int(fields["job"]), fields["status"],
                                          fields.get("error", ""))
@@ -133,7 +134,7 @@ class Delivery:
             log.warning("job %s: Discord refused the post (%s); not retrying", fields["job"],
                         error)
 
-    async def _post_grid(self, result: GenerationResult) -> None:
+    async def _post_grid(self, result: GenerationResult, finished_ms: int) -> None:
         services = self.bot.services
         async with services.db.acquire() as conn:
             won = await complete_job(conn, result)
@@ -153,6 +154,7 @@ class Delivery:
             return
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
+        services.metrics.delivered(job.kind, job.queue_ms, finished_ms)
         await clear_status(self.bot, job)
 
     async def _undeliverable(self, job: Job, error: discord.HTTPException) -> None:
@@ -166,6 +168,7 @@ class Delivery:
         log.warning("job %s: %s", job.id, reason)
         async with self.bot.services.db.acquire() as conn:
             await fail_delivery(conn, job.id, reason)
+        self.bot.services.metrics.ended(job.kind, "failed")
         if not closed:
             with contextlib.suppress(discord.HTTPException):
                 channel = await self._channel(job.channel_id)
@@ -179,6 +182,7 @@ class Delivery:
             if not await finish_job(conn, job_id, status, error or status):
                 return
             job = await get_job(conn, job_id)
+        self.bot.services.metrics.ended(job.kind, status)
         await self.bot.services.dispatch_waiting(job.member_id)
         if status == "cancelled" or job.channel_id is None:
             return
