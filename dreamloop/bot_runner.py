@@ -35,8 +35,8 @@ async def run_bot(settings: Settings, health: Health, pools: list | None = None,
     sampling pools in this same process (`dreamloop run`). sync_to: see DreamloopBot.
     default_model: the model of jobs nobody chose one for, instead of the registry's (for
     `dreamloop run --model M`, whose workers serve M). health: what the process's endpoint
-    serves (dreamloop/health.py); the bot's metrics join its registry, and it is ready
-    once the bot is and whatever was ready-checked before (the pools) still is."""
+    serves (dreamloop/health.py); the bot's metrics join its registry and its readiness
+    joins the checks already there (the pools')."""
     bot = await _build(settings, deliver=True, sync_to=sync_to, default_model=default_model,
                        metrics=BotMetrics(health.registry))
     _watch(health, bot)
@@ -59,12 +59,7 @@ async def run_bot(settings: Settings, health: Health, pools: list | None = None,
 
 
 def _watch(health: Health, bot: DreamloopBot) -> None:
-    others = health.ready
-
-    async def ready() -> list[str]:
-        return await not_ready(bot) + await others()
-
-    health.ready = ready
+    health.checks.append(lambda: not_ready(bot))
     health.before_scrape = lambda: bot.services.metrics.refresh(bot.services)
 
 

@@ -6,7 +6,8 @@ it before it imports torch and loads its models: /readyz says 503 all that time.
 - /metrics: the process's own Prometheus registry, in the text format.
 - /livez: 200 while the process's event loop runs and answers (a loop blocked or a process
   that is stuck does not answer at all); 503 once its main work has ended.
-- /readyz: 200 when ready() names nothing missing, else 503 with what is missing.
+- /readyz: 200 when every check names nothing missing, else 503 with what is missing; with
+  no check yet (the process is still starting) 503.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ BOT_PORT = 9100  # DREAMLOOP_METRICS_PORT's default for `dreamloop bot` and `dre
 WORKER_PORT = 9101  # and for `dreamloop worker`, so both fit on one host
 
 
-async def _nothing_missing() -> list[str]:
-    return []
-
-
 async def _nothing_to_read() -> None:
     return None
 
@@ -36,8 +33,9 @@ async def _nothing_to_read() -> None:
 @dataclass
 class Health:
     registry: CollectorRegistry
-    # What is not ready yet, in words; empty when ready.
-    ready: Callable[[], Awaitable[list[str]]] = _nothing_missing
+    # Each says what is not ready yet, in words (empty: ready); the bot and the pools add
+    # theirs once they exist.
+    checks: list[Callable[[], Awaitable[list[str]]]] = field(default_factory=list)
     # Reads gauges that live elsewhere (Redis, PostgreSQL) just before each scrape.
     before_scrape: Callable[[], Awaitable[None]] = _nothing_to_read
     live: bool = field(default=True)  # set False when the process's main work has ended
@@ -55,7 +53,8 @@ class Health:
                             text="live\n" if self.live else "stopped\n")
 
     async def readyz(self, request: web.Request) -> web.Response:
-        missing = await self.ready()
+        missing = [m for check in self.checks for m in await check()] or (
+            [] if self.checks else ["starting"])
         if missing:
             return web.Response(status=503, text="not ready: " + "; ".join(missing) + "\n")
         return web.Response(text="ready\n")

@@ -31,7 +31,7 @@ def metrics_port(settings: Settings, default: int) -> int:
 async def serve_worker(settings: Settings, models: list[str] | None, lanes: tuple[str, ...],
                        grace_s: float) -> None:
     metrics = WorkerMetrics()
-    health = Health(metrics.registry, ready=_pools_ready(metrics))
+    health = Health(metrics.registry, checks=[_pools_ready(metrics)])
     async with serving(health, metrics_port(settings, WORKER_PORT)):
         [pool] = await asyncio.to_thread(_pools, settings, models, lanes, metrics, False)
         from generation.worker import serve, warm_up
@@ -55,7 +55,7 @@ async def serve_all(settings: Settings, models: list[str] | None,
     from dreamloop.bot_runner import run_bot
 
     metrics = WorkerMetrics()
-    health = Health(metrics.registry, ready=_pools_ready(metrics))
+    health = Health(metrics.registry, checks=[_pools_ready(metrics)])
     async with serving(health, metrics_port(settings, BOT_PORT)):
         pools = await asyncio.to_thread(_pools, settings, models, LANES, metrics, True)
         from generation.worker import warm_up
