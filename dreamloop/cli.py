@@ -16,7 +16,6 @@ from rich.table import Table
 from bot.prompt import PromptError
 from db.connection import DatabaseUnavailable
 from db.exports import DEFAULT_SOURCES, SOURCES
-from dreamloop.serve import quiet_libraries as _quiet_libraries
 from dreamloop.settings import Settings, SettingsError, load_settings
 from generation.contract import InvalidRequest
 from generation.images import GRID_FORMATS
@@ -173,7 +172,8 @@ def _run_worker(settings: Settings, args: argparse.Namespace, console: Console) 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from dreamloop.serve import serve_worker
 
-    asyncio.run(serve_worker(settings, args.model, tuple(args.lane or LANES), args.grace))
+    asyncio.run(serve_worker(settings, args.model, tuple(args.lane or LANES), args.grace,
+                             prepare=_quiet_libraries))
     return 0
 
 
@@ -200,7 +200,7 @@ def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> 
     discord.utils.setup_logging()
     for name in asyncio.run(migrate_database(settings)):
         console.print(f"database: applied {name}")
-    asyncio.run(serve_all(settings, args.model, _sync_to(args)))
+    asyncio.run(serve_all(settings, args.model, _sync_to(args), prepare=_quiet_libraries))
     return 0
 
 
@@ -338,6 +338,17 @@ def _print_figures(title: str, figures: dict, as_json: bool) -> None:
     Console().print(table)
     if as_json:
         print(json.dumps(figures), flush=True)
+
+
+def _quiet_libraries() -> None:
+    """Our own progress bars replace the libraries' loading bars and chatter."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
 
 
 def _run_bench_db(settings: Settings, args: argparse.Namespace, console: Console) -> int:

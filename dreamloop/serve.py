@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
@@ -29,11 +30,12 @@ def metrics_port(settings: Settings, default: int) -> int:
 
 
 async def serve_worker(settings: Settings, models: list[str] | None, lanes: tuple[str, ...],
-                       grace_s: float) -> None:
+                       grace_s: float, prepare: Callable[[], None]) -> None:
     metrics = WorkerMetrics()
     health = Health(metrics.registry, checks=[_pools_ready(metrics)])
     async with serving(health, metrics_port(settings, WORKER_PORT)):
-        [pool] = await asyncio.to_thread(_pools, settings, models, lanes, metrics, False)
+        [pool] = await asyncio.to_thread(_pools, settings, models, lanes, metrics, False,
+                                         prepare)
         from generation.worker import serve, warm_up
 
         await warm_up(pool)
@@ -51,13 +53,14 @@ async def serve_bot(settings: Settings, sync_to: int | bool | None) -> None:
 
 
 async def serve_all(settings: Settings, models: list[str] | None,
-                    sync_to: int | bool | None) -> None:
+                    sync_to: int | bool | None, prepare: Callable[[], None]) -> None:
     from dreamloop.bot_runner import run_bot
 
     metrics = WorkerMetrics()
     health = Health(metrics.registry, checks=[_pools_ready(metrics)])
     async with serving(health, metrics_port(settings, BOT_PORT)):
-        pools = await asyncio.to_thread(_pools, settings, models, LANES, metrics, True)
+        pools = await asyncio.to_thread(_pools, settings, models, LANES, metrics, True,
+                                        prepare)
         from generation.worker import warm_up
 
         for pool in pools:
@@ -76,33 +79,21 @@ def _pools_ready(metrics: WorkerMetrics):
 
 
 def _pools(settings: Settings, models: list[str] | None, lanes: tuple[str, ...],
-           metrics: WorkerMetrics, per_gpu: bool) -> list:
-    """Sampling pools with their engines loaded (torch is imported here: run it in a thread).
-    per_gpu: one pool per local GPU, or one on the CPU; else one on torch's default device."""
-    quiet_libraries()
-    import torch
-
+           metrics: WorkerMetrics, per_gpu: bool, prepare: Callable[[], None]) -> list:
+    """Sampling pools with their engines loaded. torch is imported here (run it in a
+    thread), after prepare (the CLI's quieting of the libraries). per_gpu: one pool per local
+    GPU, or one on the CPU; else one on torch's default device. The bot never imports torch
+    (its image has none), so this module names none of the GPU libraries itself."""
+    prepare()
     from generation.pool import SamplingPool
-    from generation.worker import load_engines
+    from generation.worker import load_engines, local_devices
 
     registry = load_registry(settings.models_file, settings.data_dir)
     specs = [registry.get(name) for name in models or [registry.default]]
-    devices = ([f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
-               if per_gpu else [None])
+    devices = local_devices() if per_gpu else [None]
     host = f"{socket.gethostname()}-{os.getpid()}"
     return [SamplingPool(load_engines(specs, metrics, device), services.job_queue(settings),
                          services.blob_store(settings),
                          host if device is None else f"{host}-{device}",
                          services.pool_settings(settings, lanes), metrics)
             for device in devices]
-
-
-def quiet_libraries() -> None:
-    """Our own progress bars replace the libraries' loading bars and chatter."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()

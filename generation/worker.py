@@ -41,6 +41,13 @@ async def serve(pool: SamplingPool, grace_s: float) -> None:
     log.info("worker %s stopped", pool.consumer)
 
 
+def local_devices() -> list[str]:
+    """Every local GPU, or the CPU when there is none."""
+    import torch
+
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
+
+
 def load_engines(specs: list[ModelSpec], metrics: WorkerMetrics,
                  device: str | None = None) -> dict[str, Engine]:
     """Load each model's pipeline, timing each for dreamloop_worker_model_load_seconds."""
