@@ -12,8 +12,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from dreamloop.health import Health, serving
 from tests.bot_stack import BotProcess, is_grid, reply_to, stack_env, sync_commands
 from tests.test_worker import Worker
 
@@ -209,3 +211,28 @@ def test_the_dashboard_asks_for_its_datasource_and_covers_every_metric():
         "dreamloop_worker_gpu_seconds", "dreamloop_worker_batch_size", "dreamloop_worker_jobs",
         "dreamloop_worker_model_load_seconds", "dreamloop_worker_model_warm_seconds",
         "dreamloop_worker_ready"}
+
+
+async def test_readyz_says_what_is_missing_and_port_0_serves_nothing():
+    health = Health(CollectorRegistry())
+    port = free_port()
+    async with serving(health, port):
+        assert await get(port, "/readyz") == (503, "not ready: starting\n")  # no check yet
+
+        async def redis_down() -> list[str]:
+            return ["Redis does not answer (ConnectionError)"]
+
+        async def fine() -> list[str]:
+            return []
+
+        health.checks += [fine, redis_down]
+        assert await get(port, "/readyz") == (
+            503, "not ready: Redis does not answer (ConnectionError)\n")
+        health.checks.remove(redis_down)
+        assert await get(port, "/readyz") == (200, "ready\n")
+        assert await get(port, "/livez") == (200, "live\n")
+        health.live = False
+        assert await get(port, "/livez") == (503, "stopped\n")
+    assert await get(port, "/livez") is None
+    async with serving(health, 0):
+        assert await get(port, "/livez") is None
