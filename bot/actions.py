@@ -67,6 +67,8 @@ async def record(interaction: discord.Interaction, kind: str, job: Job,
         event_id, created = await record_feedback(conn, event)
         if created and kind in PAIR_SOURCES:
             await _record_pairs(conn, event, event_id, job)
+    if created:  # committed; a repeated click is not a second vote
+        interaction.client.services.metrics.votes.labels(kind).inc()
 
 
 async def _record_pairs(conn, event: FeedbackEvent, event_id: int, job: Job) -> None:

@@ -39,6 +39,8 @@ class Cancel(commands.Cog):
         if not cancelled:
             await answer(interaction, f"Job {job} is not one of your queued or running jobs.")
             return
+        async with self.bot.services.db.acquire() as conn:
+            self.bot.services.metrics.ended((await get_job(conn, job)).kind, "cancelled")
         # The worker checks this flag between steps (or before starting) and stops.
         if await self.flags.send(job):
             await answer(interaction, f"Job {job} is cancelled.")

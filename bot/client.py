@@ -50,7 +50,8 @@ class DreamloopBot(commands.Bot):
         super().__init__(command_prefix=commands.when_mentioned,
                          intents=discord.Intents.default(),
                          allowed_mentions=discord.AllowedMentions.none(),
-                         tree_cls=DreamloopTree)  # every failed command is answered
+                         tree_cls=DreamloopTree,  # every failed command is answered
+                         http_trace=services.metrics.http_trace())  # Discord's refusals
         self.services, self.deliver, self.sync_to = services, deliver, sync_to
         self.progress = ProgressRelay(self)
         self.upload_limits = UploadLimits()  # each guild's, as its interactions say

@@ -131,7 +131,7 @@ class Delivery:
             return
         try:
             if result is not None:
-                await self._post_grid(result)
+                await self._post_grid(result, _finished_ms(entry_id))
             else:
                 await self._post_failure(int(fields["job"]), fields["status"],
                                          fields.get("error", ""))
@@ -152,7 +152,7 @@ class Delivery:
                  job_id)
         return True
 
-    async def _post_grid(self, result: GenerationResult) -> None:
+    async def _post_grid(self, result: GenerationResult, finished_ms: int) -> None:
         services = self.bot.services
         async with services.db.acquire() as conn:
             won = await complete_job(conn, result)
@@ -172,6 +172,7 @@ class Delivery:
             return
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
+        services.metrics.delivered(job.kind, job.queue_ms, finished_ms)
         await clear_status(self.bot, job)
 
     async def _undeliverable(self, job: Job, error: discord.HTTPException) -> None:
@@ -185,6 +186,7 @@ class Delivery:
         log.warning("job %s: %s", job.id, reason)
         async with self.bot.services.db.acquire() as conn:
             await fail_delivery(conn, job.id, reason)
+        self.bot.services.metrics.ended(job.kind, "failed")
         if not closed:
             with contextlib.suppress(discord.HTTPException):
                 channel = await self._channel(job.channel_id)
@@ -198,6 +200,7 @@ class Delivery:
             if not await finish_job(conn, job_id, status, error or status):
                 return
             job = await get_job(conn, job_id)
+        self.bot.services.metrics.ended(job.kind, status)
         await self.bot.services.dispatch_waiting(job.member_id)
         if status == "cancelled" or job.channel_id is None:
             return
@@ -221,3 +224,8 @@ async def post_result(bot, job: Job, nonce: str | None = None,
     return await channel.send(
         status_text(job), file=await image_file(data, name, upload_limit(bot, job.guild_id)),
         view=image_view(job.id, 1, upscaled=True) if upscale else grid_view(job.id), nonce=nonce)
+
+
+def _finished_ms(entry_id: str) -> int:
+    """When the worker reported the result: a stream entry's id is its time in epoch ms."""
+    return int(entry_id.split("-")[0])

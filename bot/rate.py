@@ -97,6 +97,8 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
             vote = await record_vote(conn, self.pair_id, member_id, ANSWERS[self.answer][1],
                                      interaction.id)
             shown = None if vote is Vote.NOT_THEIRS else await next_pair(conn, member_id, _RNG)
+        if vote is Vote.COUNTED:
+            services.metrics.votes.labels("vote").inc()
         if vote is Vote.NOT_THEIRS:
             await interaction.followup.send("That pair was shown to someone else: use /rate "
                                             "for your own.", ephemeral=True)

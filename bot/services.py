@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from bot.dispatcher import Dispatcher
 from bot.image_prompt import DISCORD_CDN
 from bot.limits import Limits, admit
+from bot.metrics import BotMetrics
 from db.jobs import Job, create_job, get_job, job_for_interaction
 from db.model_versions import ModelVersion, ensure_model_version, list_model_versions
 from flywheel.routing import choose_version
@@ -48,6 +49,7 @@ class BotServices:
     # DREAMLOOP_EXPORT_SALT: /forget-me records the member's salted hash, so exports
     # (written elsewhere, with the same salt) leave them out. None: not set here.
     export_salt: str | None = None
+    metrics: BotMetrics = field(default_factory=BotMetrics)  # its own registry unless given
 
     def __post_init__(self):
         self.dispatcher = Dispatcher(self, self.dispatch_ahead, self.dispatch_policy)

@@ -12,8 +12,10 @@ import yarl
 
 from bot.client import DreamloopBot, sync_tree
 from bot.limits import Limits
+from bot.metrics import BotMetrics, not_ready
 from bot.services import BotServices
 from dreamloop import services
+from dreamloop.health import Health
 from dreamloop.settings import Settings, SettingsError
 from dreamloop.start_backoff import wait_before_connecting
 from generation.registry import load_registry
@@ -27,13 +29,17 @@ WRONG_TOKEN = ("Discord refused the bot token (401 Unauthorized): DREAMLOOP_DISC
                "application's Bot page at https://discord.com/developers/applications.")
 
 
-async def run_bot(settings: Settings, pools: list | None = None,
+async def run_bot(settings: Settings, health: Health, pools: list | None = None,
                   sync_to: int | bool | None = False, default_model: str | None = None) -> None:
     """Serve Discord until stopped: commands, buttons, delivery, reconciling; and the given
     sampling pools in this same process (`dreamloop run`). sync_to: see DreamloopBot.
     default_model: the model of jobs nobody chose one for, instead of the registry's (for
-    `dreamloop run --model M`, whose workers serve M)."""
-    bot = await _build(settings, deliver=True, sync_to=sync_to, default_model=default_model)
+    `dreamloop run --model M`, whose workers serve M). health: what the process's endpoint
+    serves (dreamloop/health.py); the bot's metrics join its registry and its readiness
+    joins the checks already there (the pools')."""
+    bot = await _build(settings, deliver=True, sync_to=sync_to, default_model=default_model,
+                       metrics=BotMetrics(health.registry))
+    _watch(health, bot)
     stop = asyncio.Event()
     serving = [asyncio.create_task(pool.run(stop)) for pool in pools or []]
     # SIGTERM (docker stop, systemd) ends like Ctrl-C: the bot logs out, the pools finish the
@@ -49,6 +55,12 @@ async def run_bot(settings: Settings, pools: list | None = None,
     finally:
         stop.set()
         await asyncio.gather(*serving)
+        health.live = False
+
+
+def _watch(health: Health, bot: DreamloopBot) -> None:
+    health.checks.append(lambda: not_ready(bot))
+    health.before_scrape = lambda: bot.services.metrics.refresh(bot.services)
 
 
 async def check_token(settings: Settings) -> None:
@@ -82,7 +94,8 @@ async def _token_checked():
 
 
 async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None = False,
-                 default_model: str | None = None) -> DreamloopBot:
+                 default_model: str | None = None,
+                 metrics: BotMetrics | None = None) -> DreamloopBot:
     if not settings.discord_token:
         raise SettingsError(NO_TOKEN)
     _point_discord_py(settings)
@@ -97,7 +110,8 @@ async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None =
         export_salt=settings.export_salt,
         limits=Limits(max_running=settings.max_running, max_queued=settings.max_queued,
                       per_minute=settings.jobs_per_minute,
-                      fast_gpu_seconds=settings.fast_gpu_seconds_per_day))
+                      fast_gpu_seconds=settings.fast_gpu_seconds_per_day),
+        metrics=metrics or BotMetrics())
     return DreamloopBot(bot_services, deliver=deliver, sync_to=sync_to)
 
 

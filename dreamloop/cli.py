@@ -171,23 +171,11 @@ def _run_imagine(settings: Settings, args: argparse.Namespace, console: Console)
 
 
 def _run_worker(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    _quiet_libraries()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    import os
-    import socket
+    from dreamloop.serve import serve_worker
 
-    from dreamloop import services
-    from generation.engine import Engine
-    from generation.pool import SamplingPool
-    from generation.worker import serve
-
-    registry = load_registry(settings.models_file, settings.data_dir)
-    names = args.model or [registry.default]
-    engines = {name: Engine.load(registry.get(name)) for name in names}
-    pool = SamplingPool(engines, services.job_queue(settings), services.blob_store(settings),
-                        f"{socket.gethostname()}-{os.getpid()}",
-                        services.pool_settings(settings, tuple(args.lane or LANES)))
-    asyncio.run(serve(pool, args.grace))
+    asyncio.run(serve_worker(settings, args.model, tuple(args.lane or LANES), args.grace,
+                             prepare=_quiet_libraries))
     return 0
 
 
@@ -206,53 +194,27 @@ def _sync_to(args: argparse.Namespace) -> int | bool | None:
 def _run_all(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     import discord
 
-    from dreamloop.bot_runner import check_token, run_bot
+    from dreamloop.bot_runner import check_token
+    from dreamloop.serve import serve_all
     from dreamloop.services import migrate_database
 
     asyncio.run(check_token(settings))  # before minutes of model loading
-    _quiet_libraries()
     discord.utils.setup_logging()
     for name in asyncio.run(migrate_database(settings)):
         console.print(f"database: applied {name}")
-    pools = _local_pools(settings, args.model)
-    # Jobs nobody chose a model for go to what this machine serves, not an unserved default.
-    asyncio.run(run_bot(settings, pools, sync_to=_sync_to(args),
-                        default_model=args.model[0] if args.model else None))
+    asyncio.run(serve_all(settings, args.model, _sync_to(args), prepare=_quiet_libraries))
     return 0
-
-
-def _local_pools(settings: Settings, models: list[str] | None) -> list:
-    """One sampling pool per local GPU, or one on the CPU, each with its own engines."""
-    import os
-    import socket
-
-    import torch
-
-    from dreamloop import services
-    from generation.engine import Engine
-    from generation.pool import SamplingPool
-
-    registry = load_registry(settings.models_file, settings.data_dir)
-    devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
-    pools = []
-    for device in devices:
-        engines = {name: Engine.load(registry.get(name), device=device)
-                   for name in models or [registry.default]}
-        pools.append(SamplingPool(engines, services.job_queue(settings),
-                                  services.blob_store(settings),
-                                  f"{socket.gethostname()}-{os.getpid()}-{device}",
-                                  services.pool_settings(settings, LANES)))
-    return pools
 
 
 def _run_bot(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     import discord
 
-    from dreamloop.bot_runner import check_token, run_bot
+    from dreamloop.bot_runner import check_token
+    from dreamloop.serve import serve_bot
 
     asyncio.run(check_token(settings))
     discord.utils.setup_logging()
-    asyncio.run(run_bot(settings, sync_to=_sync_to(args)))
+    asyncio.run(serve_bot(settings, _sync_to(args)))
     return 0
 
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Jobs kept in a stream per worker serving it; the rest wait in PostgreSQL, so the bot
     # decides their order (fair share, bot/dispatcher.py) at the last moment.
     dispatch_ahead: int = Field(default=1, ge=1)
+    # Where /metrics, /livez and /readyz are served (dreamloop/health.py); 0: not served.
+    # Unset: 9100 for `dreamloop bot` and `dreamloop run`, 9101 for `dreamloop worker`.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # The secret salt for hashing member ids in exports (dreamloop export); never exported.
     export_salt: str | None = None
 

@@ -29,6 +29,7 @@ from generation.contract import GenerationResult, ResultImage
 from generation.engine import Cancelled, Engine, Progress, split_by_sizes
 from generation.images import encode_grid, encode_png, make_grid, open_image
 from generation.keys import LANES, WORKER_GROUP
+from generation.metrics import WorkerMetrics
 from generation.queue import JobQueue, QueuedJob
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,11 @@ class JobStats:
 
 class SamplingPool:
     def __init__(self, engines: dict[str, Engine], queue: JobQueue, blobs: BlobStore,
-                 consumer: str, settings: PoolSettings = PoolSettings()):
+                 consumer: str, settings: PoolSettings = PoolSettings(),
+                 metrics: WorkerMetrics | None = None):
         self.engines, self.queue, self.blobs = engines, queue, blobs
         self.consumer, self.settings = consumer, settings
+        self.metrics = metrics or WorkerMetrics()  # its own registry unless one is shared
         self.in_hand: dict[str, QueuedJob] = {}  # entry id → job, for lease renewal
         self.cancelled: set[str] = set()  # job ids flagged, read by the GPU thread
         self.stats: deque[JobStats] = deque(maxlen=10_000)
@@ -229,10 +232,12 @@ class SamplingPool:
         await self.queue.fail_attempt(job, error)
         await self.queue.renew(self.consumer, [job])
         self.in_hand.pop(job.entry_id, None)
+        self.metrics.job(job.request.model, job.request.kind.value, "failed")
 
     def _record_stats(self, batch: list[QueuedJob], started: float) -> dict[str, JobStats]:
         elapsed_ms = int((time.time() - started) * 1000)
         images = sum(job.request.num_images for job in batch)
+        self.metrics.batch(batch[0].request.model, len(batch))
         recorded = {}
         for job in batch:
             stats = JobStats(job.job_id, int(started * 1000) - job.enqueued_ms,
@@ -270,7 +275,8 @@ class SamplingPool:
         result = GenerationResult(
             job_id=job.job_id, images=result_images, gpu_ms=stats.gpu_ms,
             encode_ms=int((time.time() - started) * 1000), batch_size=batch_size)
-        await self._report(job, {"status": "succeeded", "result": result.to_json()})
+        await self._report(job, {"status": "succeeded", "result": result.to_json()},
+                           stats.gpu_ms)
 
     def _store(self, job: QueuedJob, images: list[Image.Image]) -> tuple[ResultImage, ...]:
         """PNG each image and the grid under deterministic keys: a retry overwrites."""
@@ -284,8 +290,12 @@ class SamplingPool:
         self.blobs.put(grid_key(job.job_id), encode_grid(make_grid(images), "webp"), "image/webp")
         return tuple(stored)
 
-    async def _report(self, job: QueuedJob, outcome: dict[str, str]) -> None:
-        if not await self.queue.complete(self.consumer, job, outcome):
+    async def _report(self, job: QueuedJob, outcome: dict[str, str],
+                      gpu_ms: int | None = None) -> None:
+        if await self.queue.complete(self.consumer, job, outcome):
+            self.metrics.job(job.request.model, job.request.kind.value, outcome["status"],
+                             gpu_ms)
+        else:
             log.warning("job %s: lease lost to another worker; its result is theirs to report",
                         job.job_id)
         self.in_hand.pop(job.entry_id, None)

@@ -36,6 +36,9 @@ def cli_env(data_dir) -> dict[str, str]:
     """Environment for running the dreamloop command in a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMLOOP_")}
     env["DREAMLOOP_DATA_DIR"] = str(data_dir)
+    # Many bots and workers run at once in the tests: none takes the fixed metrics ports
+    # (tests/test_metrics.py gives its processes free ones).
+    env["DREAMLOOP_METRICS_PORT"] = "0"
     return env
 
 
