@@ -63,8 +63,9 @@ class _SlotButton:
     async def _find(self, interaction: discord.Interaction):
         """Acknowledge, then the job and image; (None, None) after telling the clicker."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if not await actions.first_click(interaction):
-            await interaction.followup.send(actions.DOUBLE_CLICK, ephemeral=True)
+        refusal = await actions.click_refused(interaction)
+        if refusal:
+            await interaction.followup.send(refusal, ephemeral=True)
             return None, None
         job, image = await actions.find(interaction, self.job_id, self.slot)
         if job is None or image is None:
@@ -111,8 +112,9 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
     async def callback(self, interaction: discord.Interaction) -> None:
         """The same prompt with new seeds: the whole grid lost."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if not await actions.first_click(interaction):
-            await interaction.followup.send(actions.DOUBLE_CLICK, ephemeral=True)
+        refusal = await actions.click_refused(interaction)
+        if refusal:
+            await interaction.followup.send(refusal, ephemeral=True)
             return
         job, _ = await actions.find(interaction, self.job_id, None)
         if job is None:

@@ -59,7 +59,8 @@ class Imagine(commands.Cog):
             drawn = await self._request(interaction, parsed, aspect, model, image)
             request = drawn.request
             if drawn.image_url is not None:
-                await self._store_image_prompt(drawn.image_url, request)
+                await self._store_image_prompt(
+                    drawn.image_url, request, image.content_type if image else None)
             job, created = await self.bot.services.start_job(
                 request, interaction.id, version_id=drawn.version_id, lane=drawn.lane)
         except (PromptError, ImagePromptError, LimitReached, NotServed) as refusal:
@@ -129,11 +130,12 @@ class Imagine(commands.Cog):
             request.model, parsed.lane or defaults.member.get("lane") or "fast")
         return Drawn(request, image_url, version.id if version else None, lane, lane_note)
 
-    async def _store_image_prompt(self, url: str, request: GenerationRequest) -> None:
+    async def _store_image_prompt(self, url: str, request: GenerationRequest,
+                                  content_type: str | None) -> None:
         services = self.bot.services
         data = await fetch_image(url, services.image_origins)
         await store_image_prompt(services.blobs, request.parent_image, data, request.width,
-                                 request.height)
+                                 request.height, content_type)
 
     async def _post_status(self, interaction: discord.Interaction, job: Job,
                            drawn: Drawn) -> None:
