@@ -3,7 +3,8 @@ not ours.
 
 A click is an input like any other. A client can send any custom_id (a forged one, or a
 button of a version long gone); discord.py dispatches only those matching a button's
-template and drops the rest, so the member would see "This interaction failed". And one
+template and found on the clicked message, and drops the rest without a word, so the
+member would see "This interaction failed". And one
 member clicking U/V/🔄 thirty times a second must not make thirty feedback events and
 jobs: the limit is counted in Redis, so it holds across bot processes and restarts.
 """
@@ -46,8 +47,7 @@ class UnknownButtons:
         if interaction.type is not discord.InteractionType.component:
             return
         custom_id = (interaction.data or {}).get("custom_id")
-        if not isinstance(custom_id, str) or self._ours(custom_id) or _in_a_view(
-                interaction, custom_id):
+        if not isinstance(custom_id, str) or self._dispatched(interaction, custom_id):
             return
         log.info("interaction %s: a click on an unknown button %.120r", interaction.id,
                  custom_id)
@@ -57,8 +57,19 @@ class UnknownButtons:
             log.warning("interaction %s: could not answer the click (%s)", interaction.id,
                         error)
 
-    def _ours(self, custom_id: str) -> bool:
-        return any(template.fullmatch(custom_id) for template in self.templates)
+    def _dispatched(self, interaction: discord.Interaction, custom_id: str) -> bool:
+        """Whether discord.py hands this click to a button: one of ours when its custom_id
+        fits a template and is on the clicked message (discord.py drops it otherwise),
+        or a live view's."""
+        ours = any(template.fullmatch(custom_id) for template in self.templates)
+        return (ours and _on_message(interaction.message, custom_id)) or _in_a_view(
+            interaction, custom_id)
+
+
+def _on_message(message: discord.Message | None, custom_id: str) -> bool:
+    return message is not None and any(
+        getattr(child, "custom_id", None) == custom_id
+        for row in message.components for child in getattr(row, "children", ()))
 
 
 def _in_a_view(interaction: discord.Interaction, custom_id: str) -> bool:
