@@ -119,7 +119,7 @@ def _check_label(data: bytes, content_type: str | None) -> None:
         return
     try:  # Pillow identifies the format from the first bytes, decoding nothing
         actual = Image.open(io.BytesIO(data), formats=OPEN_FORMATS).format
-    except (Image.UnidentifiedImageError, Image.DecompressionBombError, OSError):
+    except (Image.DecompressionBombError, OSError, SyntaxError):
         return  # open_image says what is wrong with it
     if f"image/{actual.lower()}" != content_type.split(";")[0].strip().lower():
         raise ValueError(f"it is labelled {content_type[:40]} but holds a {actual} file; "
