@@ -15,6 +15,8 @@ import logging
 
 import discord
 
+from bot.refusals import log_refusal
+
 log = logging.getLogger(__name__)
 
 CLICKS_PER_WINDOW = 8  # a member's clicks on our buttons in any window; the rest wait
@@ -33,6 +35,9 @@ async def click_refusal(interaction: discord.Interaction) -> str | None:
         _, count, seconds_left = await pipe.execute()
     if count <= CLICKS_PER_WINDOW:
         return None
+    if count == CLICKS_PER_WINDOW + 1:  # once a window, not once a click
+        await log_refusal(interaction, "clicks_slowed", limit=CLICKS_PER_WINDOW,
+                          window_s=CLICK_WINDOW_S)
     return (f"Slow down: at most {CLICKS_PER_WINDOW} clicks in {CLICK_WINDOW_S} s. Try "
             f"again in {max(seconds_left, 1)} s.")
 
@@ -56,6 +61,8 @@ class UnknownButtons:
         except discord.HTTPException as error:  # answered after all, or too late
             log.warning("interaction %s: could not answer the click (%s)", interaction.id,
                         error)
+        shown = "".join(c if c.isprintable() else "?" for c in custom_id[:100])
+        await log_refusal(interaction, "button_refused", custom_id=shown)
 
     def _dispatched(self, interaction: discord.Interaction, custom_id: str) -> bool:
         """Whether discord.py hands this click to a button: one of ours when its custom_id

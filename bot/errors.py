@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from discord import app_commands
 
 from bot.raw_options import option_problem
+from bot.refusals import log_refusal
 from bot.uploads import UploadTooLarge
 from db.connection import DatabaseUnavailable
 
@@ -106,6 +107,8 @@ class DreamloopTree(app_commands.CommandTree):
         if problem:
             log.info("interaction %s: refused its options: %s", interaction.id, problem)
             await interaction.response.send_message(problem, ephemeral=True)
+            await log_refusal(interaction, "options_refused",
+                              command=getattr(command, "qualified_name", None), reason=problem)
         return problem is None
 
     async def on_error(self, interaction: discord.Interaction,

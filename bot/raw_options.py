@@ -74,11 +74,30 @@ def _text_problem(name: str, value: str, parameter) -> str | None:
 
 
 def _number_problem(name: str, value: float, parameter) -> str | None:
-    low = parameter.min_value if parameter.min_value is not None else -DISCORD_MAX_INTEGER
-    high = parameter.max_value if parameter.max_value is not None else DISCORD_MAX_INTEGER
-    if not low <= value <= high:  # also false for NaN
-        return f"The {name} option is {value}: allowed {low} to {high}."
+    low, high = parameter.min_value, parameter.max_value
+    if not _within(value, low, high):  # also false for NaN
+        return f"The {name} option is {_number(value)}: {_range(low, high)}."
     return _choice_problem(name, value, parameter)
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    low = -DISCORD_MAX_INTEGER if low is None else low
+    high = DISCORD_MAX_INTEGER if high is None else high
+    return low <= value <= high
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is not None and high is None:
+        return f"it must be at least {_number(low)}"
+    if high is not None and low is None:
+        return f"it must be at most {_number(high)}"
+    if low is None:
+        low, high = -DISCORD_MAX_INTEGER, DISCORD_MAX_INTEGER  # Discord's own range
+    return f"allowed {_number(low)} to {_number(high)}"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _choice_problem(name: str, value, parameter) -> str | None:

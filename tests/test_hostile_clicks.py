@@ -33,6 +33,12 @@ async def counts(db) -> tuple[int, int]:
                 await conn.fetchval("SELECT count(*) FROM feedback_events"))
 
 
+async def logged(db, action: str) -> list:
+    async with db.acquire() as conn:
+        return await conn.fetch("SELECT target_id, detail FROM moderation_log "
+                                "WHERE action = $1 ORDER BY id", action)
+
+
 def ephemeral(double, member: str) -> list[str]:
     """What the member was told, ephemerally (not the empty "thinking…" placeholders)."""
     return [m.content for m in double.channel_messages("general", viewer=member)
@@ -70,6 +76,7 @@ async def test_forged_custom_ids_are_answered_and_record_nothing(double, db, sta
         await answered(double, [await double.click("bob", grid, custom_id)])
         await told(double, "bob", reply)
     assert await counts(db) == before  # no job, no feedback event
+    assert len(await logged(db, "button_refused")) == len(forged(job))
     assert len(double.channel_messages("general")) == public  # no image posted
     assert double.unhandled == []
     # The bot still serves: a real click on a real grid works.
@@ -98,6 +105,8 @@ async def test_a_flood_of_clicks_is_held_to_the_member_limit(double, db, stack, 
                               f"{CLICK_WINDOW_S} s. Try again in ")
     jobs_after, events = await counts(db)
     assert events <= CLICKS_PER_WINDOW and jobs_after - jobs_before <= CLICKS_PER_WINDOW
+    [slowed] = await logged(db, "clicks_slowed")  # once, not once a click
+    assert slowed["target_id"] == double.user_id("alice")
     # Counted in Redis, so another bot process sees the same count.
     assert int(await redis_client.get(keys.clicks(double.user_id("alice")))) == 30
     # bob is not held back by alice's flood.

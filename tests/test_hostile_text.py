@@ -54,6 +54,12 @@ HOSTILE = [
      "The job option must be a whole number."),
     ("cancel", [{"name": "job", "type": 4, "value": True}],
      "The job option must be a whole number."),
+    ("models", [{"name": "weight", "type": 1, "options": [  # a subcommand's options
+        text("version", "tiny@dpo-1"), {"name": "weight", "type": 10, "value": float("nan")}]}],
+     "The weight option is nan: it must be at least 0."),
+    ("models", [{"name": "weight", "type": 1, "options": [
+        text("version", "tiny@dpo-1"), {"name": "weight", "type": 10, "value": -1e308}]}],
+     "The weight option is -1e+308: it must be at least 0."),
 ]
 
 
@@ -76,6 +82,12 @@ async def test_raw_payloads_past_discords_limits_are_refused_and_create_nothing(
             if m.payload["flags"] & 64]
     assert len(said) == len(HOSTILE)  # one answer each, all ephemeral
     assert not any(c in m for m in said for c in ("\x00", "\x1b", "\ud83d", "Traceback"))
+    async with db.acquire() as conn:  # admins can see what was refused, and whom
+        logged = await conn.fetch("SELECT target_id, detail FROM moderation_log "
+                                  "WHERE action = 'options_refused' ORDER BY id")
+    assert len(logged) == len(HOSTILE) - 1  # all but the 3000 characters: the parser's
+    assert {row["target_id"] for row in logged} == {double.user_id("alice")}
+    assert logged[0]["detail"]["reason"] == HOSTILE[0][2]
     # Nothing created, bob's job untouched and drawn; and the bot still serves alice.
     assert [row["id"] for row in await job_rows(db)] == [bobs["id"]]
     await double.wait_for_message("general", lambda m: is_grid(m) and "bob's fox" in m.content,
