@@ -8,6 +8,7 @@ import functools
 
 import discord
 
+from bot.click_guard import click_refusal
 from bot.limits import LimitReached
 from bot.rule_check import Checked, PromptRefused, refuse_banned_words
 from bot.services import new_seed
@@ -34,8 +35,16 @@ def explain_limits(callback):
     return wrapper
 
 
+MAX_JOB_ID = 2**63 - 1  # job ids are PostgreSQL bigints
 DOUBLE_CLICK_S = 10
 DOUBLE_CLICK = "Already on it: that was the same button twice."
+
+
+async def click_refused(interaction: discord.Interaction) -> str | None:
+    """Why this click does nothing (too many clicks, or a double click); None to go on.
+    The member's limit is counted first, so a refused click never marks the button."""
+    return await click_refusal(interaction) or (
+        None if await first_click(interaction) else DOUBLE_CLICK)
 
 
 async def first_click(interaction: discord.Interaction) -> bool:
@@ -49,9 +58,16 @@ async def first_click(interaction: discord.Interaction) -> bool:
 
 async def find(interaction: discord.Interaction, job_id: int,
                slot: int | None) -> tuple[Job | None, StoredImage | None]:
+    """The job and image a button names; (None, None) for a job id no job can have (a
+    forged custom_id) and for another server's job (a button copied from there: that it
+    exists is none of this server's business)."""
+    if job_id > MAX_JOB_ID:
+        return None, None
     async with interaction.client.services.db.acquire() as conn:
         job = await get_job(conn, job_id)
         image = await get_image(conn, job_id, slot) if slot else None
+    if job is None or job.guild_id != interaction.guild_id:
+        return None, None
     return job, image
 
 

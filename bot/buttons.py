@@ -49,6 +49,18 @@ def image_view(job_id: int, slot: int, upscaled: bool = False) -> discord.ui.Vie
     return view
 
 
+
+async def click_refused(interaction: discord.Interaction) -> bool:
+    """Tell the clicker why the click does nothing, if it does nothing: too many clicks, a
+    double click, a banned member, a channel the server took off its list."""
+    # The click limit first: it is one Redis call, and a flood must not reach PostgreSQL.
+    refusal = await actions.click_refused(interaction)
+    if refusal:
+        await interaction.followup.send(refusal, ephemeral=True)
+        return True
+    return await refused_here(interaction, "a button") or await channel_refused(
+        interaction, "This message's buttons work")
+
 class _SlotButton:
     """A button about image `slot` of a job, with custom_id "dl:{action}:{job}:{slot}".
     Mixed into each DynamicItem class (each needs a template of its own)."""
@@ -65,11 +77,7 @@ class _SlotButton:
     async def _find(self, interaction: discord.Interaction):
         """Acknowledge, then the job and image; (None, None) after telling the clicker."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if await refused_here(interaction, "a button") or await channel_refused(
-                interaction, "This message's buttons work"):
-            return None, None
-        if not await actions.first_click(interaction):
-            await interaction.followup.send(actions.DOUBLE_CLICK, ephemeral=True)
+        if await click_refused(interaction):
             return None, None
         job, image = await actions.find(interaction, self.job_id, self.slot)
         if job is None or image is None:
@@ -116,11 +124,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dl:r:(?
     async def callback(self, interaction: discord.Interaction) -> None:
         """The same prompt with new seeds: the whole grid lost."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if await refused_here(interaction, "a button") or await channel_refused(
-                interaction, "This message's buttons work"):
-            return
-        if not await actions.first_click(interaction):
-            await interaction.followup.send(actions.DOUBLE_CLICK, ephemeral=True)
+        if await click_refused(interaction):
             return
         job, _ = await actions.find(interaction, self.job_id, None)
         if job is None:

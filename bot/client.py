@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.buttons import BUTTONS
 from bot.cancel import Cancel
+from bot.click_guard import UnknownButtons
 from bot.delivery import Delivery
 from bot.errors import DreamloopTree
 from bot.forget_me import Forget, ForgetButton
@@ -56,6 +57,9 @@ class DreamloopBot(commands.Bot):
         self.progress = ProgressRelay(self)
         self.upload_limits = UploadLimits()  # each guild's, as its interactions say
         self.add_listener(self.upload_limits.learn, "on_interaction")
+        # A click no button takes is answered, never left as "This interaction failed".
+        self.add_listener(UnknownButtons((*BUTTONS, AnswerButton)).on_interaction,
+                          "on_interaction")
         self._background: set[asyncio.Task] = set()
 
     async def setup_hook(self) -> None:

@@ -17,6 +17,8 @@ import discord
 import redis.asyncio as redis
 from discord import app_commands
 
+from bot.raw_options import option_problem
+from bot.refusals import log_refusal
 from bot.uploads import UploadTooLarge
 from db.connection import DatabaseUnavailable
 
@@ -89,6 +91,25 @@ async def _still_thinking(interaction: discord.Interaction) -> bool:
 
 class DreamloopTree(app_commands.CommandTree):
     """The command tree whose failures are answered (commands.Bot(tree_cls=…))."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Refuse a slash command whose options are not what the command declares
+        (bot/raw_options.py): the member is told why, and nothing runs."""
+        if interaction.type is not discord.InteractionType.application_command:
+            return True
+        try:
+            command, options = self._get_app_command_options(interaction.data)
+        except app_commands.CommandNotFound:
+            return True  # discord.py answers it through on_error
+        except (AttributeError, KeyError, TypeError):  # options that are not objects at all
+            command, options = None, None
+        problem = option_problem(command, options)
+        if problem:
+            log.info("interaction %s: refused its options: %s", interaction.id, problem)
+            await interaction.response.send_message(problem, ephemeral=True)
+            await log_refusal(interaction, "options_refused",
+                              command=getattr(command, "qualified_name", None), reason=problem)
+        return problem is None
 
     async def on_error(self, interaction: discord.Interaction,
                        error: app_commands.AppCommandError) -> None:

@@ -66,7 +66,8 @@ class Imagine(commands.Cog):
             drawn = await self._request(interaction, parsed, aspect, model, image)
             request = drawn.request
             if drawn.image_url is not None:
-                await self._store_image_prompt(drawn.image_url, request)
+                await self._store_image_prompt(
+                    drawn.image_url, request, image.content_type if image else None)
             job, created = await self.bot.services.start_job(
                 request, interaction.id, version_id=drawn.version_id, lane=drawn.lane)
         except (PromptRefused, PromptError, ImagePromptError, LimitReached,
@@ -147,11 +148,12 @@ class Imagine(commands.Cog):
         notes = [note for note in (lane_note(asked, allowed, guild), served_note) if note]
         return lane, " ".join(notes) or None
 
-    async def _store_image_prompt(self, url: str, request: GenerationRequest) -> None:
+    async def _store_image_prompt(self, url: str, request: GenerationRequest,
+                                  content_type: str | None) -> None:
         services = self.bot.services
         data = await fetch_image(url, services.image_origins)
         await store_image_prompt(services.blobs, request.parent_image, data, request.width,
-                                 request.height)
+                                 request.height, content_type)
 
     async def _post_status(self, interaction: discord.Interaction, job: Job,
                            drawn: Drawn) -> None:

@@ -173,6 +173,23 @@ class DiscordDouble:
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._interact(member, channel, 3, data, message=message.payload)
 
+    async def click_raw(self, member: str, message: Message, custom_id: str) -> Interaction:
+        """A click that carries any custom_id, as a forged or stale client could send it:
+        not checked against the message's buttons."""
+        channel = next(n for n, c in self.channels.items()
+                       if int(c["id"]) == int(message.payload["channel_id"]))
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(member, channel, 3, data, message=message.payload)
+
+    async def slash_raw(self, member: str, channel: str, name: str, options: list[dict],
+                        resolved: dict | None = None) -> Interaction:
+        """Invoke /name with options exactly as given (any names, types and values, past
+        the limits Discord's client would enforce): a hostile payload."""
+        command = self._synced_command(name)
+        data = {"id": command["id"], "name": name, "type": 1, "guild_id": str(self.guild_id),
+                "options": options, "resolved": resolved or {}}
+        return await self._interact(member, channel, 2, data)
+
     def channel_messages(self, channel: str, viewer: str | None = None) -> list[Message]:
         """The channel's messages, oldest first; ephemeral ones only for their viewer."""
         cid = self.channel_id(channel)

@@ -27,6 +27,8 @@ GRID_FORMATS = {"webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG", "png": "PNG"}
 # Far below Pillow's ~89.5 MP default: no image we make or accept is larger (REFERENCE.md §7).
 MAX_PIXELS = 4096 * 4096
 OPEN_FORMATS = ["PNG", "JPEG", "WEBP"]
+# Only an animation's first frame is used; more frames than this are refused outright.
+MAX_FRAMES = 100
 
 
 def make_grid(images: Sequence[Image.Image]) -> Image.Image:
@@ -125,6 +127,9 @@ def open_image(data: bytes) -> Image.Image:
         if image.width * image.height > MAX_PIXELS:
             raise ValueError(f"image is {image.width}x{image.height}: at most {MAX_PIXELS} "
                              "pixels")
+        if getattr(image, "n_frames", 1) > MAX_FRAMES:
+            raise ValueError(f"image is animated with {image.n_frames} frames: at most "
+                             f"{MAX_FRAMES}")
         try:
             image.load()
         except (OSError, SyntaxError):  # a file cut short or damaged after a good header

@@ -59,6 +59,10 @@ class Keys:
         """Set for a few seconds after a member's click that starts GPU work (double clicks)."""
         return f"{self.prefix}click:{member_id}:{custom_id}"
 
+    def clicks(self, member_id: int) -> str:
+        """Counts a member's button clicks in the current window (bot/click_guard.py)."""
+        return f"{self.prefix}clicks:{member_id}"
+
     def shows(self, member_id: int) -> str:
         """Counts a member's /show posts in the current minute (the key expires with it)."""
         return f"{self.prefix}shows:{member_id}"

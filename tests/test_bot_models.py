@@ -119,7 +119,7 @@ async def test_manage_server_members_set_weights_that_routing_can_honour(
         ({"version": "sdxl@base", "weight": 1.0},
          "Not set: no worker serves 'sdxl' (the model of 'sdxl@base') now"),
         ({"version": "tiny@dpo-1", "weight": -1.0},  # past Discord's min_value, as a request may
-         "Not set: -1.0 is not a traffic weight: use a number of at least 0"),
+         "The weight option is -1: it must be at least 0."),  # bot/raw_options.py
     ]:
         bad = await double.slash("alice", "general", "models weight", **options)
         assert why in await reply_to(double, bad)
