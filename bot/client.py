@@ -32,6 +32,9 @@ from bot.uploads import UploadLimits
 
 log = logging.getLogger(__name__)
 
+# Every button rebuilt from its custom_id; the unknown-click answer must know them all.
+DYNAMIC_ITEMS = (*BUTTONS, AnswerButton, ForgetButton)
+
 
 async def sync_tree(tree: discord.app_commands.CommandTree, guild_id: int | None) -> list:
     """Register the slash commands globally or in one guild. Done deliberately, not at every
@@ -58,13 +61,13 @@ class DreamloopBot(commands.Bot):
         self.upload_limits = UploadLimits()  # each guild's, as its interactions say
         self.add_listener(self.upload_limits.learn, "on_interaction")
         # A click no button takes is answered, never left as "This interaction failed".
-        self.add_listener(UnknownButtons((*BUTTONS, AnswerButton)).on_interaction,
+        self.add_listener(UnknownButtons(DYNAMIC_ITEMS).on_interaction,
                           "on_interaction")
         self._background: set[asyncio.Task] = set()
 
     async def setup_hook(self) -> None:
         # Buttons are rebuilt from their custom_id, so old messages work after a restart.
-        self.add_dynamic_items(*BUTTONS, AnswerButton, ForgetButton)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         for cog in (Imagine, Cancel, Info, Show, Settings, LeaderboardCommand, Rate,
                     ModelsCommand, Lanes, Rules, Mod, Forget):
             await self.add_cog(cog(self))

@@ -112,7 +112,7 @@ class Mod(commands.GroupCog, group_name="mod",
         await interaction.response.defer(ephemeral=True)
         if await self._refused(interaction):
             return
-        refusal = _log_refusal(action, limit)
+        refusal = _log_refusal(action)
         if refusal:
             await answer(interaction, refusal)
             return
@@ -159,10 +159,8 @@ class Mod(commands.GroupCog, group_name="mod",
             await self.bot.services.dispatch_waiting()
 
 
-def _log_refusal(action: str | None, limit: int) -> str | None:
-    # Discord enforces the range in its client; a raw payload can still send any number.
-    if not 1 <= limit <= LOG_LIMIT:
-        return f"limit must be from 1 to {LOG_LIMIT}; it was {limit}."
+def _log_refusal(action: str | None) -> str | None:
+    # limit's range is checked with every option (bot/raw_options.py), raw payloads too.
     if action is not None and not _ACTION.fullmatch(action):
         return ("action is one word of lower-case letters and underscores, like ban, unban "
                 "or refused_banned_member.")

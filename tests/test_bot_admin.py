@@ -138,7 +138,7 @@ async def test_a_servers_limits_and_lanes_hold_and_are_logged(double, db, stack)
     assert (await reply_to(double, log)).endswith(
         f"<@{double.user_id('alice')}> **settings\\_changed**: lanes: relax; max queued: 1")
     # Discord's client keeps to the range; a raw payload need not.
-    for options, said in (({"limit": 500}, "limit must be from 1 to 50; it was 500."),
+    for options, said in (({"limit": 500}, "The limit option is 500: allowed 1 to 50."),
                           ({"action": "DROP TABLE"}, "action is one word of lower-case")):
         bad = await double.slash("alice", "general", "mod log", **options)
         assert said in await reply_to(double, bad)
