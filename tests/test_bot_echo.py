@@ -98,6 +98,7 @@ async def test_files_over_the_upload_limit_are_posted_as_a_webp_that_fits(double
         assert len(data) <= double.upload_limit
 
 
+@pytest.mark.timeout(600)
 async def test_a_stuck_progress_edit_holds_up_no_other_job(double, db, stack):
     await double.slash("alice", "general", "imagine", prompt="a slow owl --steps 150",
                        model="tiny-random")
@@ -111,7 +112,9 @@ async def test_a_stuck_progress_edit_holds_up_no_other_job(double, db, stack):
         await double.slash("bob", "general", "imagine", prompt="a slow hen --steps 150",
                            model="tiny-random")
         hen = await double.wait_for_message("general", lambda m: "a slow hen" in m.content)
-        await double._until(lambda: "%)" in hen.content, 120,
+        # The hen is drawn once the owl's 150 steps are done (one worker): minutes on a
+        # loaded CPU. A stuck edit holding it up would hold it for ever.
+        await double._until(lambda: "%)" in hen.content, 300,
                             "the hen's progress waited on the owl's stuck edit")
     finally:
         release.set()
