@@ -15,8 +15,14 @@ from db.jobs import complete_job, create_job
 from db.model_versions import ensure_model_version
 from dreamloop.settings import Settings
 from generation.contract import GenerationResult, InvalidRequest, ResultImage
-from generation.safety import (NoClassifier, NudeNetClassifier, SeedListClassifier, Verdict,
-                               check_classifier_name, load_classifier)
+from generation.safety import (
+    NoClassifier,
+    NudeNetClassifier,
+    SeedListClassifier,
+    Verdict,
+    check_classifier_name,
+    load_classifier,
+)
 from tests.factories import imagine_request
 
 
@@ -46,10 +52,10 @@ def test_nudenet_loads_offline_and_passes_ordinary_images(no_network, tiny_engin
     classifier = load_classifier("nudenet")
     assert isinstance(classifier, NudeNetClassifier)
     request = imagine_request(seed=11)
-    images = tiny_engine.run(request) + [photo_like()]
+    images = [*tiny_engine.run(request), photo_like()]
     classifier.classify(images[:1], [0])  # the first run sets onnxruntime up
     started = time.perf_counter()
-    verdicts = classifier.classify(images, request.seeds + [0])
+    verdicts = classifier.classify(images, [*request.seeds, 0])
     per_image_ms = (time.perf_counter() - started) * 1000 / len(images)
     print(f"nudenet on this CPU: {per_image_ms:.1f} ms per image")
     assert verdicts == [Verdict(flagged=False, labels={})] * 5
