@@ -114,8 +114,13 @@ async def test_admins_choose_spoiler_or_block(double, db, stack):
     await clicked(double, "general", grid, f"dl:u:{job}:1", "Image #1 is below.")
     image = await double.wait_for_message("general", lambda m: "Image #1" in m.content)
     assert list(image.files) == [f"SPOILER_dreamloop-{job}-1.png"]
+    shown = await double.slash("alice", "general", "show", job=job)  # a re-post: the same
+    assert await reply_to(double, shown) == f"Job {job} is posted below."
+    posts = [m for m in double.channel_messages("general") if is_grid(m)
+             and f"dl:u:{job}:1" in m.custom_ids()]
+    assert [list(m.files) for m in posts] == [[f"SPOILER_dreamloop-{job}.webp"]] * 2
     detail = {"job": job, "slot": 1, "labels": {"TEST_FLAGGED_SEED": 1.0}}
-    assert await log_rows(db, double, "image_spoilered") == [(None, bob, detail)] * 2
+    assert await log_rows(db, double, "image_spoilered") == [(None, bob, detail)] * 3
 
     block = await double.slash("alice", "general", "settings server", image_policy="block")
     assert await reply_to(double, block) == "This server's settings: image policy: block"
