@@ -101,13 +101,17 @@ async def test_by_default_flagged_images_show_only_in_age_restricted_channels(do
 async def test_admins_choose_spoiler_or_block(double, db, stack):
     refused = await double.slash("bob", "general", "settings server", image_policy="allow")
     assert "Only members with the Manage Server permission" in await reply_to(double, refused)
-    assert await log_rows(db, double, "image_policy_set") == []
+    alice, bob = double.user_id("alice"), double.user_id("bob")
+    assert await log_rows(db, double, "refused_not_an_admin") == [
+        (None, bob, {"command": "/settings server"})]
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT settings FROM guilds WHERE id = $1",
+                                   double.guild_id) in (None, {})
 
     spoiler = await double.slash("alice", "general", "settings server", image_policy="spoiler")
     assert await reply_to(double, spoiler) == "This server's settings: image policy: spoiler"
-    alice, bob = double.user_id("alice"), double.user_id("bob")
-    assert await log_rows(db, double, "image_policy_set") == [
-        (alice, None, {"policy": "spoiler"})]
+    assert await log_rows(db, double, "settings_changed") == [
+        (alice, None, {"image_policy": "spoiler"})]
     grid, job = await imagine(double, "general", "a windy hill")
     name, shown = tiles(grid)
     assert name == f"SPOILER_dreamloop-{job}.webp" and not any(held_back(t) for t in shown)
