@@ -8,6 +8,7 @@ import functools
 
 import discord
 
+from bot import image_policy
 from bot.click_guard import click_refusal
 from bot.limits import LimitReached
 from bot.rule_check import Checked, PromptRefused, refuse_banned_words
@@ -141,12 +142,25 @@ async def queue_upscale(interaction: discord.Interaction, job: Job, image: Store
     return await start_follow_up(interaction, request, job, image)
 
 
+async def judge_image(interaction: discord.Interaction, job: Job,
+                      image: StoredImage) -> image_policy.Judgement:
+    """The server's image policy on this image, here; a held-back one is logged now."""
+    db = interaction.client.services.db
+    judgement = await image_policy.judge(db, interaction.channel, [image])
+    if judgement.blocks:
+        await image_policy.log_judgement(db, job, interaction.channel, judgement)
+    return judgement
+
+
 async def take_image(interaction: discord.Interaction, job: Job, image: StoredImage,
-                     view: discord.ui.View) -> None:
+                     view: discord.ui.View, judgement: image_policy.Judgement) -> None:
     """U: the grid's image full size in the channel, with its prompt and its own buttons
-    (a WebP when the PNG would pass the channel's upload limit)."""
+    (a WebP when the PNG would pass the channel's upload limit; a spoiler when the image
+    policy says so)."""
     data = await asyncio.to_thread(interaction.client.services.blobs.get, image.blob_key)
-    file = await image_file(data, f"dreamloop-{image.job_id}-{image.slot}.png",
-                            interaction.filesize_limit)
+    name = judgement.filename(f"dreamloop-{image.job_id}-{image.slot}.png")
+    file = await image_file(data, name, interaction.filesize_limit)
     await interaction.channel.send(image_text(job, image.slot, interaction.user.id), file=file,
                                    view=view)
+    await image_policy.log_judgement(interaction.client.services.db, job, interaction.channel,
+                                     judgement)

@@ -12,7 +12,7 @@ import re
 
 import discord
 
-from bot import actions
+from bot import actions, image_policy
 from bot.allowed_channels import channel_refused
 from bot.bans import refused_here
 from bot.errors import answers_failures
@@ -98,10 +98,15 @@ class GridButton(_SlotButton, discord.ui.DynamicItem[discord.ui.Button],
         job, image = await self._find(interaction)
         if job is None:
             return
+        judgement = await actions.judge_image(interaction, job, image)
+        if judgement.blocks:  # its tile was held back: neither taken nor varied
+            await interaction.followup.send(image_policy.HELD_BACK, ephemeral=True)
+            return
         await actions.record(interaction, GRID_ACTIONS[self.action][2], job, image, self.slot)
         if self.action == "u":
             # Taking an image costs no GPU work: it is the grid's image, full size.
-            await actions.take_image(interaction, job, image, image_view(job.id, self.slot))
+            await actions.take_image(interaction, job, image, image_view(job.id, self.slot),
+                                     judgement)
             await interaction.followup.send(f"Image #{self.slot} is below.", ephemeral=True)
             return
         new_job = await actions.queue_variation(interaction, job, image, "strong")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import socket
@@ -18,10 +19,12 @@ import time
 import discord
 import redis.asyncio as redis
 
+from bot import image_policy
 from bot.buttons import grid_view, image_view
 from bot.retry import ATTEMPTS, with_retries, worth_retrying
 from bot.status import clear_status, failure_text, status_text, undelivered_text
 from bot.uploads import image_file, upload_limit
+from db.images import job_images
 from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
 from generation.blobs import grid_key, image_key, job_prefix
 from generation.contract import GenerationResult
@@ -213,17 +216,35 @@ async def post_result(bot, job: Job, nonce: str | None = None,
                       channel: discord.abc.Messageable | None = None) -> discord.Message:
     """A finished job as an ordinary channel message with its buttons: a grid, or for an
     upscale the one image. Its file fits the guild's upload limit (re-encoded as a WebP if
-    not). A nonce makes Discord return the first message on a repeat.
+    not), and flagged images go as the server's image policy says (bot/image_policy.py).
+    A nonce makes Discord return the first message on a repeat.
     channel: where to post it (/show's), else the job's own channel."""
     upscale = job.kind == "upscale"
-    key = image_key(job.id, 1) if upscale else grid_key(job.id)
-    data = await asyncio.to_thread(bot.services.blobs.get, key)
     channel = channel or bot.get_channel(job.channel_id) or await bot.fetch_channel(
         job.channel_id)
+    async with bot.services.db.acquire() as conn:
+        images = await job_images(conn, job.id)
+    judgement = await image_policy.judge(bot.services.db, channel, images)
+    file = await _result_file(bot, job, images, judgement)
+    view = image_view(job.id, 1, upscaled=True) if upscale else grid_view(job.id)
+    message = await channel.send(status_text(job), file=file,
+                                 view=None if upscale and judgement.blocks else view,
+                                 nonce=nonce)
+    await image_policy.log_judgement(bot.services.db, job, channel, judgement)
+    return message
+
+
+async def _result_file(bot, job: Job, images, judgement) -> discord.File:
+    upscale, limit = job.kind == "upscale", upload_limit(bot, job.guild_id)
     name = f"dreamloop-{job.id}-2x.png" if upscale else f"dreamloop-{job.id}.webp"
-    return await channel.send(
-        status_text(job), file=await image_file(data, name, upload_limit(bot, job.guild_id)),
-        view=image_view(job.id, 1, upscaled=True) if upscale else grid_view(job.id), nonce=nonce)
+    if judgement.blocks:
+        if upscale:
+            return image_policy.held_back_file(images[0], name)
+        data = await image_policy.held_back_grid(bot.services.blobs, images, limit)
+        return discord.File(io.BytesIO(data), name)
+    key = image_key(job.id, 1) if upscale else grid_key(job.id)
+    data = await asyncio.to_thread(bot.services.blobs.get, key)
+    return await image_file(data, judgement.filename(name), limit)
 
 
 def _finished_ms(entry_id: str) -> int:

@@ -3,6 +3,7 @@
     /settings me model:sd15 aspect:3:2 lane:relax     your defaults (reset:True forgets them)
     /settings server default_model:sdxl allow_channel:#art    where /imagine works here
     /settings server max_queued:3 per_minute:5 lanes:relax    this server's member limits
+    /settings server image_policy:spoiler    flagged images (bot/image_policy.py)
 
 Discord hides a command from members without a default permission, but a server's admins
 can change that in its settings; so the Manage Server check is made here, in our code.
@@ -19,13 +20,15 @@ from discord.ext import commands
 from bot.admins import is_server_admin, not_an_admin
 from bot.errors import answer
 from bot.guild_limits import LANE_SET_NAMES, LIMIT_KEYS, GuildLimitError, check_limit
+from bot.image_policy import POLICIES
 from bot.prompt import PromptError, parse_prompt
 from db.members import get_settings, member_and_guild_settings, update_settings
 from db.moderation_log import record_action
 from generation.registry import UnknownModel
 
 MEMBER_KEYS = ("model", "aspect", "lane")
-GUILD_KEYS = ("default_model", "channels", *LIMIT_KEYS, "lanes")
+GUILD_KEYS = ("default_model", "channels", *LIMIT_KEYS, "lanes", "image_policy")
+IMAGE_POLICIES = [app_commands.Choice(name=policy, value=policy) for policy in POLICIES]
 LANES = [app_commands.Choice(name=lane, value=lane) for lane in ("fast", "relax")]
 LANE_SETS = [app_commands.Choice(name=name, value=value)
              for value, name in LANE_SET_NAMES.items()]
@@ -100,16 +103,19 @@ class Settings(commands.GroupCog, group_name="settings",
                            fast_gpu_seconds="a member's fast-lane GPU seconds a day "
                                             "(then relax)",
                            lanes="which lanes members may use here",
+                           image_policy="flagged images: block, spoiler, or allow (unset: "
+                                        "shown only in age-restricted channels)",
                            reset="forget this server's settings")
-    @app_commands.choices(lanes=LANE_SETS)
+    @app_commands.choices(lanes=LANE_SETS, image_policy=IMAGE_POLICIES)
     async def server(self, interaction: discord.Interaction,
                      default_model: str | None = None,
                      allow_channel: discord.TextChannel | None = None,
                      remove_channel: discord.TextChannel | None = None,
                      max_running: int | None = None, max_queued: int | None = None,
                      per_minute: int | None = None, fast_gpu_seconds: int | None = None,
-                     lanes: str | None = None, reset: bool = False) -> None:
-        """This server's rules for /imagine: where, its default model, members' limits."""
+                     lanes: str | None = None, image_policy: str | None = None,
+                     reset: bool = False) -> None:
+        """This server's rules: where /imagine works, its model, limits, image policy."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
         if await self._refused(interaction):
             return
@@ -119,6 +125,8 @@ class Settings(commands.GroupCog, group_name="settings",
             changes = await self._guild_changes(interaction.guild_id, default_model,
                                                 allow_channel, remove_channel, reset)
             changes |= self._limit_changes(limits, lanes) if not reset else {}
+            if image_policy is not None and not reset:  # logged with the rest by _save
+                changes["image_policy"] = image_policy
         except (SettingsError, GuildLimitError) as error:
             await answer(interaction, str(error))
             return

@@ -138,15 +138,16 @@ async def complete_job(conn: asyncpg.Connection, result: GenerationResult) -> bo
                 WHERE id = $1 AND status IN ('queued', 'running')
                 RETURNING id, model_version_id)
             INSERT INTO images (job_id, slot, seed, blob_key, width, height, sha256,
-                                model_version_id)
+                                model_version_id, flagged, safety_labels)
             SELECT done.id, image.slot, image.seed, image.key, image.width, image.height,
-                   image.sha256, done.model_version_id
+                   image.sha256, done.model_version_id, image.flagged, image.labels
             FROM done, unnest($3::smallint[], $4::bigint[], $5::text[], $6::int[], $7::int[],
-                              $8::text[]) AS image (slot, seed, key, width, height, sha256)
+                              $8::text[], $9::boolean[], $10::jsonb[])
+                       AS image (slot, seed, key, width, height, sha256, flagged, labels)
             RETURNING id""",
         int(result.job_id), result.gpu_ms, [i.slot for i in images], [i.seed for i in images],
         [i.key for i in images], [i.width for i in images], [i.height for i in images],
-        [i.sha256 for i in images])
+        [i.sha256 for i in images], [i.flagged for i in images], [i.labels for i in images])
     return len(inserted) > 0
 
 

@@ -95,6 +95,15 @@ class DiscordDouble:
         self.users[name] = payloads.user(self.ids.next(), name)
         self.member_roles[name] = list(roles)
 
+    async def add_channel(self, name: str, nsfw: bool = False) -> None:
+        """Another text channel; nsfw marks it age-restricted. A connected bot is told at
+        once (CHANNEL_CREATE), as Discord tells it of a channel an admin makes."""
+        if name in self.channels:
+            raise ValueError(f"the guild already has a channel named {name!r}")
+        self.channels[name] = payloads.text_channel(self.ids.next(), self.guild_id, name,
+                                                    len(self.channels), nsfw=nsfw)
+        await self.dispatch("CHANNEL_CREATE", self.channels[name])
+
     def revoke_access(self, channel: str) -> None:
         """Take the bot's access to a channel away (an admin's change, or a private
         channel): its posts there now get 403, code 50001 "Missing Access"."""

@@ -18,9 +18,11 @@ def role(role_id: int, name: str, permissions: int, position: int) -> dict:
             "mentionable": True, "flags": 0, "icon": None, "unicode_emoji": None}
 
 
-def text_channel(channel_id: int, guild_id: int, name: str, position: int) -> dict:
+def text_channel(channel_id: int, guild_id: int, name: str, position: int,
+                 nsfw: bool = False) -> dict:
+    """nsfw: Discord's age-restricted mark (discord.py's TextChannel.is_nsfw())."""
     return {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": name,
-            "position": position, "permission_overwrites": [], "nsfw": False, "topic": None,
+            "position": position, "permission_overwrites": [], "nsfw": nsfw, "topic": None,
             "last_message_id": None, "rate_limit_per_user": 0, "parent_id": None, "flags": 0}
 
 

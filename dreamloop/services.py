@@ -74,4 +74,5 @@ def pool_settings(settings: Settings, lanes: tuple[str, ...]):
     from generation.pool import PoolSettings
 
     return PoolSettings(max_batch=settings.max_batch, coalesce_ms=settings.coalesce_ms,
-                        relax_max_wait_ms=int(settings.relax_max_wait_s * 1000), lanes=lanes)
+                        relax_max_wait_ms=int(settings.relax_max_wait_s * 1000), lanes=lanes,
+                        image_classifier=settings.image_classifier)

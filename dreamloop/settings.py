@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Where /metrics, /livez and /readyz are served (dreamloop/health.py); 0: not served.
     # Unset: 9100 for `dreamloop bot` and `dreamloop run`, 9101 for `dreamloop worker`.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Which classifier flags nude images for the servers' image policy: nudenet or none
+    # (generation/safety.py; README "Image safety").
+    image_classifier: str = "nudenet"
     # The secret salt for hashing member ids in exports (dreamloop export); never exported.
     export_salt: str | None = None
 
@@ -71,6 +74,13 @@ class Settings(BaseSettings):
         if path is not None and not path.is_file():
             raise ValueError(f"there is no file at {path}")
         return path
+
+    @field_validator("image_classifier")
+    @classmethod
+    def _known_classifier(cls, name: str) -> str:
+        from generation.safety import check_classifier_name  # numpy and Pillow, no torch
+
+        return check_classifier_name(name)
 
     @field_validator("admin_guilds", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import enum
 import json
 import math
 import unicodedata
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 PROMPT_MAX_CHARS = 2000
@@ -156,9 +156,14 @@ class ResultImage:
     width: int
     height: int
     sha256: str
+    # The image classifier's verdict (generation/safety.py): flagged, and the label → score
+    # of each detection that made it so.
+    flagged: bool = False
+    labels: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_types(self)
+        _check_labels(self.labels)
         _check_range("slot", self.slot, 1, MAX_IMAGES)
         _check_range("seed", self.seed, 0, MAX_SEED + MAX_IMAGES - 1)  # seed + slot - 1
         if not self.key:
@@ -176,6 +181,7 @@ class GenerationResult:
     gpu_ms: int
     encode_ms: int
     batch_size: int
+    classify_ms: int = 0  # the image classifier's time for this job's images
 
     def __post_init__(self):
         object.__setattr__(self, "images", tuple(self.images))
@@ -189,6 +195,7 @@ class GenerationResult:
                                  "each image has its own slot and key")
         _check_range("gpu_ms", self.gpu_ms, 0, 2**31 - 1)  # PostgreSQL integer
         _check_range("encode_ms", self.encode_ms, 0, 2**31 - 1)
+        _check_range("classify_ms", self.classify_ms, 0, 2**31 - 1)
         _check_range("batch_size", self.batch_size, 1, 1024)
 
     def to_json(self) -> str:
@@ -219,7 +226,8 @@ _TYPES = {
     "parent_image": (str, type(None)),
     "user_id": (int, type(None)), "guild_id": (int, type(None)), "channel_id": (int, type(None)),
     "slot": int, "key": str, "sha256": str, "job_id": str, "images": tuple,
-    "gpu_ms": int, "encode_ms": int, "batch_size": int,
+    "gpu_ms": int, "encode_ms": int, "batch_size": int, "classify_ms": int,
+    "flagged": bool, "labels": dict,
     "prompt_parts": tuple, "stop": (int, type(None)), "text": str, "weight": float,
 }
 
@@ -234,7 +242,7 @@ def _check_types(obj: Any) -> None:
 
 def _type_name(expected: Any) -> str:
     names = {int: "a whole number", float: "a number", str: "text", bool: "true or false",
-             tuple: "a list", JobKind: "one of " + ", ".join(JobKind)}
+             tuple: "a list", dict: "an object", JobKind: "one of " + ", ".join(JobKind)}
     if isinstance(expected, tuple):
         return names[expected[0]] + " or null"
     return names[expected]
@@ -267,6 +275,14 @@ def _check_text(name: str, text: str, allow_empty: bool) -> None:
 def _is_forbidden_char(char: str) -> bool:
     # Cc = control characters (NUL included), Cs = lone surrogates that UTF-8 cannot carry.
     return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cs")
+
+
+def _check_labels(labels: dict) -> None:
+    for label, score in labels.items():
+        number = isinstance(score, int | float) and not isinstance(score, bool)
+        if not isinstance(label, str) or not label or not number or not 0 <= score <= 1:
+            raise InvalidRequest("labels", {label: score}, "each label is text with a score "
+                                 "from 0 to 1")
 
 
 def _check_size(width: int, height: int) -> None:

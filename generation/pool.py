@@ -5,8 +5,8 @@ Three things run at once, so none waits on another:
 - the event loop talks to Redis: taking jobs, renewing leases, watching cancel flags,
   publishing progress;
 - one GPU thread runs the pipeline calls, one batch at a time;
-- one CPU thread encodes and stores the previous batch's images while the GPU samples
-  the next.
+- one CPU thread classifies (generation/safety.py), encodes and stores the previous
+  batch's images while the GPU samples the next.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from generation.images import encode_grid, encode_png, make_grid, open_image
 from generation.keys import LANES, WORKER_GROUP
 from generation.metrics import WorkerMetrics
 from generation.queue import JobQueue, QueuedJob
+from generation.safety import Verdict, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class PoolSettings:
     preview_interval_s: float = 1.5  # at most one progress event per job this often
     block_ms: int = 1000  # how long one wait for new jobs lasts
     lanes: tuple[str, ...] = LANES
+    image_classifier: str = "nudenet"  # generation/safety.py: nudenet or none
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class SamplingPool:
         self._gpu = ThreadPoolExecutor(1, thread_name_prefix="gpu")
         self._cpu = ThreadPoolExecutor(1, thread_name_prefix="encode")
         self._finishing: asyncio.Task | None = None
+        self.classifier = load_classifier(settings.image_classifier)  # once per worker
 
     # -- the main loop ---------------------------------------------------------------------
 
@@ -270,23 +273,32 @@ class SamplingPool:
 
     async def _store_and_report_one(self, job, job_images, stats, batch_size) -> None:
         started = time.time()
+        verdicts = await asyncio.get_running_loop().run_in_executor(
+            self._cpu, lambda: self.classifier.classify(job_images, job.request.seeds))
+        classified = time.time()
         result_images = await asyncio.get_running_loop().run_in_executor(
-            self._cpu, lambda: self._store(job, job_images))
+            self._cpu, lambda: self._store(job, job_images, verdicts))
         result = GenerationResult(
             job_id=job.job_id, images=result_images, gpu_ms=stats.gpu_ms,
-            encode_ms=int((time.time() - started) * 1000), batch_size=batch_size)
+            encode_ms=int((time.time() - classified) * 1000), batch_size=batch_size,
+            classify_ms=int((classified - started) * 1000))
+        log.info("job %s: classified in %d ms, %d flagged", job.job_id, result.classify_ms,
+                 sum(image.flagged for image in result_images))
         await self._report(job, {"status": "succeeded", "result": result.to_json()},
                            stats.gpu_ms)
 
-    def _store(self, job: QueuedJob, images: list[Image.Image]) -> tuple[ResultImage, ...]:
+    def _store(self, job: QueuedJob, images: list[Image.Image],
+               verdicts: list[Verdict]) -> tuple[ResultImage, ...]:
         """PNG each image and the grid under deterministic keys: a retry overwrites."""
         stored = []
-        for slot, (seed, image) in enumerate(zip(job.request.seeds, images, strict=True), 1):
+        for slot, (seed, image, verdict) in enumerate(
+                zip(job.request.seeds, images, verdicts, strict=True), 1):
             data = encode_png(image)
             self.blobs.put(image_key(job.job_id, slot), data, "image/png")
             stored.append(ResultImage(slot=slot, seed=seed, key=image_key(job.job_id, slot),
                                       width=image.width, height=image.height,
-                                      sha256=hashlib.sha256(data).hexdigest()))
+                                      sha256=hashlib.sha256(data).hexdigest(),
+                                      flagged=verdict.flagged, labels=verdict.labels))
         self.blobs.put(grid_key(job.job_id), encode_grid(make_grid(images), "webp"), "image/webp")
         return tuple(stored)
 

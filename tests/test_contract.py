@@ -574,8 +574,8 @@ def test_result_from_json_needs_each_image_to_be_an_object():
 def test_result_from_json_refuses_unknown_image_fields():
     data = json.loads(result().to_json())
     data["images"][0]["format"] = "png"
-    with refused("json is ['format']: unknown field(s); known: height, key, seed, sha256, slot, "
-                 "width"):
+    with refused("json is ['format']: unknown field(s); known: flagged, height, key, labels, "
+                 "seed, sha256, slot, width"):
         GenerationResult.from_json(json.dumps(data))
 
 
