@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import discord
 
+from bot.errors import answer
+from bot.refusals import log_refusal
+
 
 def is_server_admin(interaction: discord.Interaction) -> bool:
     """True for a member with Manage Server, in a server (never in a DM)."""
@@ -18,3 +21,15 @@ def is_server_admin(interaction: discord.Interaction) -> bool:
 def not_an_admin(what: str) -> str:
     """The refusal for a member without Manage Server; what says what they tried."""
     return f"Only members with the Manage Server permission can {what}."
+
+
+async def refused_unless_admin(interaction: discord.Interaction, what: str,
+                               hint: str = "") -> bool:
+    """True once a member without Manage Server is told (not_an_admin(what) + hint) and the
+    refusal is in the moderation log for the admins; False for an admin."""
+    if is_server_admin(interaction):
+        return False
+    await log_refusal(interaction, "refused_not_an_admin",
+                      command=f"/{interaction.command.qualified_name}")
+    await answer(interaction, not_an_admin(what) + hint)
+    return True

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admins import is_server_admin, not_an_admin
+from bot.admins import refused_unless_admin
 from bot.errors import answer
 from bot.mod_log import log_text
 from bot.status import CONTENT_LIMIT, shorten
@@ -35,19 +35,6 @@ class Mod(commands.GroupCog, group_name="mod",
         self.bot = bot
         super().__init__()
 
-    async def _refused(self, interaction: discord.Interaction) -> bool:
-        """Every /mod command asks first: without Manage Server, a refusal (logged) and
-        nothing done."""
-        if is_server_admin(interaction):
-            return False
-        command = interaction.command.qualified_name
-        async with self.bot.services.db.acquire() as conn:
-            await record_action(conn, interaction.guild_id, "refused_not_an_admin",
-                                target_id=interaction.user.id,
-                                detail={"command": f"/{command}"})
-        await answer(interaction, not_an_admin(f"use /{command}"))
-        return True
-
     @app_commands.command()
     @app_commands.describe(member="who may no longer use dreamloop here",
                            reason="why (shown in /mod bans and /mod log)")
@@ -55,7 +42,7 @@ class Mod(commands.GroupCog, group_name="mod",
                   reason: str | None = None) -> None:
         """Stop a member using dreamloop here; their waiting and running jobs are cancelled."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
-        if await self._refused(interaction):
+        if await _refused(interaction):
             return
         refusal = self._ban_refusal(interaction, member, reason)
         if refusal:
@@ -76,7 +63,7 @@ class Mod(commands.GroupCog, group_name="mod",
     async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
         """Let a banned member use dreamloop here again."""
         await interaction.response.defer(ephemeral=True)
-        if await self._refused(interaction):
+        if await _refused(interaction):
             return
         async with self.bot.services.db.acquire() as conn, conn.transaction():
             removed = await remove_ban(conn, interaction.guild_id, member.id)
@@ -90,7 +77,7 @@ class Mod(commands.GroupCog, group_name="mod",
     async def bans(self, interaction: discord.Interaction) -> None:
         """The members banned from using dreamloop here, newest first."""
         await interaction.response.defer(ephemeral=True)
-        if await self._refused(interaction):
+        if await _refused(interaction):
             return
         async with self.bot.services.db.acquire() as conn:
             bans = await list_bans(conn, interaction.guild_id)
@@ -110,7 +97,7 @@ class Mod(commands.GroupCog, group_name="mod",
                   limit: app_commands.Range[int, 1, LOG_LIMIT] = 20) -> None:
         """The moderation log: who did what here, and when, newest first."""
         await interaction.response.defer(ephemeral=True)
-        if await self._refused(interaction):
+        if await _refused(interaction):
             return
         refusal = _log_refusal(action)
         if refusal:
@@ -165,3 +152,7 @@ def _log_refusal(action: str | None) -> str | None:
         return ("action is one word of lower-case letters and underscores, like ban, unban "
                 "or refused_banned_member.")
     return None
+
+
+async def _refused(interaction: discord.Interaction) -> bool:
+    return await refused_unless_admin(interaction, f"use /{interaction.command.qualified_name}")

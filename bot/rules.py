@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.admins import is_server_admin, not_an_admin
+from bot.admins import refused_unless_admin
 from bot.errors import answer
 from bot.moderation import (
     DEFAULT_RULES,
@@ -156,10 +156,7 @@ async def _admin(interaction: discord.Interaction) -> bool:
     """Acknowledge within Discord's 3 s, then refuse a member without Manage Server, whatever
     Discord's permissions let through (a server's admins can expose any command)."""
     await interaction.response.defer(ephemeral=True)
-    if is_server_admin(interaction):
-        return True
-    await answer(interaction, not_an_admin("see or change this server's rules"))
-    return False
+    return not await refused_unless_admin(interaction, "see or change this server's rules")
 
 
 def _shown(rule: ModerationRule) -> str:

@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admins import is_server_admin, not_an_admin
+from bot.admins import refused_unless_admin
 from bot.errors import answer
 from bot.guild_limits import LANE_SET_NAMES, LIMIT_KEYS, GuildLimitError, check_limit
 from bot.image_policy import POLICIES
@@ -117,7 +117,8 @@ class Settings(commands.GroupCog, group_name="settings",
                      reset: bool = False) -> None:
         """This server's rules: where /imagine works, its model, limits, image policy."""
         await interaction.response.defer(ephemeral=True)  # Discord's 3 s, before the database
-        if await self._refused(interaction):
+        if await refused_unless_admin(interaction, "change this server's settings",
+                                      " /settings me sets your own defaults."):
             return
         limits = {"max_running": max_running, "max_queued": max_queued,
                   "per_minute": per_minute, "fast_gpu_seconds": fast_gpu_seconds}
@@ -133,18 +134,6 @@ class Settings(commands.GroupCog, group_name="settings",
         saved = await self._save("guild", interaction.guild_id, changes,
                                  actor_id=interaction.user.id)
         await answer(interaction, _describe("This server's settings", saved, GUILD_KEYS))
-
-    async def _refused(self, interaction: discord.Interaction) -> bool:
-        """Without Manage Server: told, the refusal logged for the admins, nothing saved."""
-        if is_server_admin(interaction):
-            return False
-        async with self.bot.services.db.acquire() as conn:
-            await record_action(conn, interaction.guild_id, "refused_not_an_admin",
-                                target_id=interaction.user.id,
-                                detail={"command": "/settings server"})
-        await answer(interaction, not_an_admin("change this server's settings") +
-                     " /settings me sets your own defaults.")
-        return True
 
     async def _member_changes(self, model, aspect, lane, reset: bool) -> dict:
         if reset:
