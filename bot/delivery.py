@@ -23,7 +23,7 @@ from bot import image_policy
 from bot.buttons import grid_view, image_view
 from bot.retry import ATTEMPTS, with_retries, worth_retrying
 from bot.status import clear_status, failure_text, status_text, undelivered_text
-from bot.uploads import image_file, upload_limit
+from bot.uploads import UploadTooLarge, image_file, upload_limit
 from db.images import job_images
 from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
 from generation.blobs import grid_key, image_key, job_prefix
@@ -173,6 +173,9 @@ class Delivery:
         except discord.HTTPException as error:
             await self._undeliverable(job, error)
             return
+        except UploadTooLarge as error:  # no retry can make it fit: fail once, say so
+            await self._fail_delivery(job, str(error), f"{status_text(job)} — {error}")
+            return
         async with services.db.acquire() as conn:
             await set_message_ids(conn, job.id, result_message_id=message.id)
         services.metrics.delivered(job.kind, job.queue_ms, finished_ms)
@@ -186,14 +189,18 @@ class Delivery:
         # A channel gone or closed to us: nobody can be told there.
         reason = (f"cannot post in its channel: {error.text}" if closed else
                   f"Discord refused its post {tries} time(s): {error.status} {error.text}")
+        await self._fail_delivery(job, reason,
+                                  None if closed else undelivered_text(job, error, tries))
+
+    async def _fail_delivery(self, job: Job, reason: str, told: str | None) -> None:
         log.warning("job %s: %s", job.id, reason)
         async with self.bot.services.db.acquire() as conn:
             await fail_delivery(conn, job.id, reason)
         self.bot.services.metrics.ended(job.kind, "failed")
-        if not closed:
+        if told is not None:
             with contextlib.suppress(discord.HTTPException):
                 channel = await self._channel(job.channel_id)
-                await channel.send(undelivered_text(job, error, tries))
+                await channel.send(told)
 
     async def _channel(self, channel_id: int):
         return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)

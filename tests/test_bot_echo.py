@@ -154,6 +154,26 @@ async def test_a_post_discord_keeps_refusing_fails_once_and_its_member_is_told(
     assert (await redis_client.xpending(keys.results, DELIVERY_GROUP))["pending"] == 0
 
 
+async def test_a_grid_that_fits_no_upload_limit_fails_once_and_its_member_is_told(
+        double, db, stack, redis_client, keys):
+    # A tiny WebP fits even 100 bytes (test_bot_show.py): only a few bytes fit nothing.
+    double.upload_limit = 10  # what the /imagine interaction says, as Discord would
+    await double.slash("bob", "general", "imagine", prompt="a tiny stamp", model="tiny-random")
+    notice = await double.wait_for_message(
+        "general", lambda m: "upload limit" in m.content, timeout=240)
+    assert notice.content.startswith(f"**a tiny stamp** — <@{double.user_id('bob')}> — ")
+    assert notice.content.endswith("cannot be made to fit this server's upload limit (10 "
+                                   "bytes), not even as a smaller WebP.")
+    async with db.acquire() as conn:
+        status, error = await conn.fetchrow("SELECT status, error FROM jobs")
+    assert status == "failed" and "upload limit (10 bytes)" in error
+    assert not grids(double)
+    # Acknowledged, so no bot tries it again at its next claim or start.
+    assert (await redis_client.xpending(keys.results, DELIVERY_GROUP))["pending"] == 0
+    assert len([m for m in double.channel_messages("general")
+                if "upload limit" in m.content]) == 1
+
+
 async def test_a_workers_error_is_echoed_escaped_and_capped(double, db, stack, redis_client,
                                                             keys):
     for worker in stack.workers:
