@@ -35,6 +35,11 @@ class WorkerMetrics:
         self.warm_seconds = Gauge(
             "dreamloop_worker_model_warm_seconds", "Time of a model's warm-up call",
             ["model"], **on)
+        self.classify_seconds = Histogram(
+            "dreamloop_worker_classify_seconds", "Image classifier time per job (all its "
+            "images; generation/safety.py)", ["model"], buckets=GPU_SECONDS, **on)
+        self.images_flagged = Counter(
+            "dreamloop_worker_images_flagged", "Images the classifier flagged", ["model"], **on)
         self.ready = Gauge(
             "dreamloop_worker_ready", "1 once every model is loaded and warmed", **on)
         self.is_ready = False
@@ -50,3 +55,7 @@ class WorkerMetrics:
         self.jobs.labels(model, kind, outcome).inc()
         if gpu_ms is not None:
             self.gpu_seconds.labels(model, kind).observe(gpu_ms / 1000)
+
+    def classified(self, model: str, classify_ms: int, flagged: int) -> None:
+        self.classify_seconds.labels(model).observe(classify_ms / 1000)
+        self.images_flagged.labels(model).inc(flagged)

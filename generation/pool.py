@@ -282,8 +282,10 @@ class SamplingPool:
             job_id=job.job_id, images=result_images, gpu_ms=stats.gpu_ms,
             encode_ms=int((time.time() - classified) * 1000), batch_size=batch_size,
             classify_ms=int((classified - started) * 1000))
+        flagged = sum(image.flagged for image in result_images)
         log.info("job %s: classified in %d ms, %d flagged", job.job_id, result.classify_ms,
-                 sum(image.flagged for image in result_images))
+                 flagged)
+        self.metrics.classified(job.request.model, result.classify_ms, flagged)
         await self._report(job, {"status": "succeeded", "result": result.to_json()},
                            stats.gpu_ms)
 

@@ -179,6 +179,8 @@ async def _worker_checked(db, port: int, jobs: list[int]) -> dict:
     # One XREADGROUP took all three; the cancelled one was skipped: one batch of two.
     assert value(samples, "dreamloop_worker_batch_size_count", model="tiny-random") == 1
     assert value(samples, "dreamloop_worker_batch_size_sum", model="tiny-random") == 2
+    assert value(samples, "dreamloop_worker_classify_seconds_count", model="tiny-random") == 2
+    assert value(samples, "dreamloop_worker_images_flagged_total", model="tiny-random") == 0
     assert value(samples, "dreamloop_worker_ready") == 1
     assert value(samples, "dreamloop_worker_model_load_seconds", model="tiny-random") > 0
     assert value(samples, "dreamloop_worker_model_warm_seconds", model="tiny-random") > 0
@@ -210,7 +212,8 @@ def test_the_dashboard_asks_for_its_datasource_and_covers_every_metric():
         "dreamloop_dead_lettered", "dreamloop_discord_api_errors", "dreamloop_votes",
         "dreamloop_worker_gpu_seconds", "dreamloop_worker_batch_size", "dreamloop_worker_jobs",
         "dreamloop_worker_model_load_seconds", "dreamloop_worker_model_warm_seconds",
-        "dreamloop_worker_ready"}
+        "dreamloop_worker_ready", "dreamloop_worker_classify_seconds",
+        "dreamloop_worker_images_flagged"}
 
 
 async def test_readyz_says_what_is_missing_and_port_0_serves_nothing():
