@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bans import refused_here
+from bot.click_guard import click_refusal
 from bot.errors import answers_failures
 from bot.status import with_prompt
 from db.rate_pairs import ShownPair, Vote, next_pair, record_vote
@@ -90,6 +91,11 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
     async def callback(self, interaction: discord.Interaction) -> None:
         # A deferred update: the next pair replaces this one in the same message.
         await interaction.response.defer()
+        # The same per-member click limit as the grid's buttons: votes are not free either.
+        refusal = await click_refusal(interaction)
+        if refusal:
+            await interaction.followup.send(refusal, ephemeral=True)
+            return
         if await refused_here(interaction, "a /rate vote"):
             return
         services, member_id = interaction.client.services, interaction.user.id

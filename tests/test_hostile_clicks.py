@@ -112,3 +112,21 @@ async def test_a_flood_of_clicks_is_held_to_the_member_limit(double, db, stack, 
     # bob is not held back by alice's flood.
     await answered(double, [await double.click("bob", grid, buttons[1])])
     await told(double, "bob", "Image #2 is below.")
+
+
+async def test_a_flood_of_rate_votes_is_held_to_the_same_limit(double, db, stack):
+    await double.slash("alice", "general", "imagine", prompt="a busy owl", model="tiny-random")
+    await double.wait_for_message("general", is_grid, timeout=120)
+    await double.slash("bob", "general", "rate")
+    shown = await double.wait_for_message(
+        "general", lambda m: m.custom_ids()[:1] and m.custom_ids()[0].startswith("dl:rate:"),
+        viewer="bob")
+    seen = len(ephemeral(double, "bob"))
+    vote = shown.custom_ids()[0]
+    clicks = await asyncio.gather(*(double.click("bob", shown, vote) for _ in range(30)))
+    await answered(double, clicks)
+    slow = await replies_after(double, "bob", seen, 30 - CLICKS_PER_WINDOW)
+    assert len(slow) == 30 - CLICKS_PER_WINDOW and all(t.startswith("Slow down") for t in slow)
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM rate_pairs WHERE label IS NOT NULL"
+                                   ) <= CLICKS_PER_WINDOW
