@@ -120,6 +120,9 @@ async def delete_member_data(conn: asyncpg.Connection, member_id: int) -> Delete
     # them is forgotten: 0 stands for a member since forgotten.
     await conn.execute("UPDATE moderation_rules SET created_by = 0 WHERE created_by = $1",
                        member_id)
+    # A ban of the member stays (forgetting must not lift it); a ban made by them stays too,
+    # made by 0.
+    await conn.execute("UPDATE guild_bans SET banned_by = 0 WHERE banned_by = $1", member_id)
     return Deleted(sorted(row["id"] for row in jobs),
                    [row["image_prompt"] for row in jobs if row["image_prompt"]],
                    image_ids, [row["id"] for row in comparisons])

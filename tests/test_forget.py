@@ -15,6 +15,7 @@ import pytest
 from bot.delivery import Delivery
 from bot.fair_share import Drr, FairShare
 from bot.forget import forget_member
+from db.guild_bans import add_ban
 from db.jobs import complete_job, create_job, save_fair_share_state
 from db.moderation_log import record_action
 from db.moderation_rules import add_rule
@@ -128,6 +129,7 @@ async def seed_the_rest(conn, services, member_id: int) -> dict:
     await record_action(conn, 7, "ban", actor_id=MEMBERS[0], target_id=member_id)
     await record_action(conn, 7, "rule_added", actor_id=member_id)
     await add_rule(conn, 7, "forbidden", "their rule", created_by=member_id)
+    await add_ban(conn, 7, MEMBERS[0], member_id, "spam")  # a ban they made as an admin
     await queue.redis.set(queue.keys.click(member_id, "dl:u:1:2"), 1)
     return made
 
@@ -155,9 +157,11 @@ async def test_forgetting_leaves_no_row_blob_or_redis_entry(db, services, seeded
         log = await conn.fetch("SELECT actor_id, target_id, detail FROM moderation_log "
                                "ORDER BY id")
         rule = await conn.fetchrow("SELECT name, created_by FROM moderation_rules")
+        ban = await conn.fetchrow("SELECT member_id, banned_by FROM guild_bans")
     assert [(r["actor_id"], r["target_id"], r["detail"]["forgotten"]) for r in log] == [
         (MEMBERS[0], None, "target"), (None, None, "actor")]
     assert tuple(rule) == ("their rule", 0)  # the server's rule stays; who added it goes
+    assert tuple(ban) == (MEMBERS[0], 0)  # so does the server's ban
     for job_id in jobs:
         assert not services.blobs.exists(f"images/{job_id}/1.png")
         assert not (services.blobs.root / "images" / str(job_id)).exists()
