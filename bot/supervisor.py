@@ -26,6 +26,10 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], base_s: float
             await run()
         except Exception as error:  # any failure restarts the task
             failure = error
+        if asyncio.current_task().cancelling():
+            # Cancelled (the bot is closing), though run() swallowed it: stop, or the
+            # process's shutdown would wait on this loop for ever.
+            raise asyncio.CancelledError
         if loop.time() - began >= HEALTHY_S:
             delay = base_s
         log.error("background task %s stopped (%s); restarting in %g s", name,

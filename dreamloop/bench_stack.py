@@ -116,9 +116,20 @@ async def running_bot(stack: Stack) -> AsyncIterator[None]:
             raise BenchFailed(f"the bot exited ({process.returncode}): {log.read_text()[-2000:]}")
         yield
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
+        await _stop(process)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL after WAIT_S: a bot stuck in its shutdown must not hang the
+    bench, nor outlive it holding the bench's Redis keys."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), WAIT_S)
+    except TimeoutError:
+        process.kill()
         await process.wait()
+        raise BenchFailed(f"the bot did not stop within {WAIT_S} s of SIGTERM") from None
 
 
 def connected(double: DiscordDouble) -> bool:
