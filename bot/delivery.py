@@ -23,6 +23,7 @@ from bot import image_policy
 from bot.buttons import grid_view, image_view
 from bot.retry import ATTEMPTS, with_retries, worth_retrying
 from bot.status import clear_status, failure_text, status_text, undelivered_text
+from bot.supervisor import stop_if_cancelled
 from bot.uploads import UploadTooLarge, image_file, upload_limit
 from db.images import job_images
 from db.jobs import Job, complete_job, fail_delivery, finish_job, get_job, set_message_ids
@@ -48,6 +49,7 @@ class Delivery:
         await self._ensure_group()
         start, next_claim = "0", 0.0  # first what this consumer read but did not acknowledge
         while True:
+            stop_if_cancelled()
             if time.monotonic() >= next_claim:
                 await self._redis_or_wait(self._claim_abandoned())
                 next_claim = time.monotonic() + self.retry_after_ms / 4000

@@ -19,6 +19,7 @@ import discord
 import redis.asyncio as redis
 
 from bot.status import status_text
+from bot.supervisor import stop_if_cancelled
 from db.jobs import jobs_showing_progress, mark_started
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class ProgressRelay:
     async def run(self) -> None:
         await self._watch_again()
         while True:
+            stop_if_cancelled()
             try:
                 await self._listen()
             except (redis.RedisError, OSError) as error:
@@ -76,6 +78,7 @@ class ProgressRelay:
         async with queue.redis.pubsub() as pubsub:
             await pubsub.psubscribe(queue.keys.progress("*"))
             async for message in pubsub.listen():
+                stop_if_cancelled()
                 if message["type"] != "pmessage":
                     continue
                 job_id = message["channel"].rsplit(":", 1)[-1]

@@ -26,13 +26,20 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], base_s: float
             await run()
         except Exception as error:  # any failure restarts the task
             failure = error
-        if asyncio.current_task().cancelling():
-            # Cancelled (the bot is closing), though run() swallowed it: stop, or the
-            # process's shutdown would wait on this loop for ever.
-            raise asyncio.CancelledError
+        stop_if_cancelled()
         if loop.time() - began >= HEALTHY_S:
             delay = base_s
         log.error("background task %s stopped (%s); restarting in %g s", name,
                   repr(failure) if failure else "it returned", delay, exc_info=failure)
         await asyncio.sleep(delay)
         delay = min(cap_s, delay * 2)
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when this task has been cancelled, though the cancel was
+    swallowed on its way: redis-py can lose one that lands during a blocking command
+    (redis/redis-py#2028). A loop that went on would hold the process's shutdown for ever
+    (asyncio.run waits for every cancelled task), so each loop asks at every turn."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
