@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.bans import tell
+from bot.errors import answer
 from bot.settings import load_defaults
 
 
@@ -21,6 +21,6 @@ async def channel_refused(interaction: discord.Interaction, what: str) -> bool:
                                    interaction.guild_id)
     if defaults.allows(interaction.channel_id):
         return False
-    await tell(interaction, f"{what} only in {defaults.where_allowed()} on this server "
+    await answer(interaction, f"{what} only in {defaults.where_allowed()} on this server "
                             "(set by its admins with /settings server).")
     return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.errors import answer
 from bot.limits import BANNED
 from db.guild_bans import is_banned
 from db.moderation_log import record_action
@@ -23,16 +24,6 @@ async def refused_here(interaction: discord.Interaction, what: str) -> bool:
             return False
         await record_action(conn, interaction.guild_id, "refused_banned_member",
                             target_id=interaction.user.id, detail={"tried": what})
-    await tell(interaction, BANNED)
+    await answer(interaction, BANNED)
     return True
 
-
-async def tell(interaction: discord.Interaction, text: str) -> None:
-    """In place of "thinking…" when deferred so, else as the answer or a follow-up."""
-    response = interaction.response
-    if not response.is_done():
-        await response.send_message(text, ephemeral=True)
-    elif response.type is discord.InteractionResponseType.deferred_channel_message:
-        await interaction.edit_original_response(content=text)
-    else:  # a deferred update (a /rate vote): the message stays, the member is told apart
-        await interaction.followup.send(text, ephemeral=True)

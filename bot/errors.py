@@ -76,11 +76,15 @@ async def answer_failure(interaction: discord.Interaction, error: BaseException)
 
 async def answer(interaction: discord.Interaction, text: str) -> None:
     """The interaction's one ephemeral answer: sent now, or once deferred, in place of
-    "thinking…" (editing the deferred response is what ends it)."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(content=text)
+    "thinking…" (editing the deferred response is what ends it); after a deferred update
+    (a /rate vote) the message stays, and the member is told apart."""
+    response = interaction.response
+    if not response.is_done():
+        await response.send_message(text, ephemeral=True)
+    elif response.type is discord.InteractionResponseType.deferred_message_update:
+        await interaction.followup.send(text, ephemeral=True)
     else:
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.edit_original_response(content=text)
 
 
 async def _still_thinking(interaction: discord.Interaction) -> bool:
