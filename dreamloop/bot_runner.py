@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import signal
 
+import aiohttp
 import discord
 import yarl
 
@@ -86,11 +87,15 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def _token_checked():
-    """A token Discord refuses is the person's to fix: one sentence, not a traceback."""
+    """A token Discord refuses, or a Discord this machine cannot reach, is the person's to
+    fix: one sentence, not a traceback."""
     try:
         yield
     except discord.LoginFailure:
         raise SettingsError(WRONG_TOKEN) from None
+    except aiohttp.ClientConnectionError as error:  # no network, DNS, a firewall
+        raise SettingsError(f"Cannot reach Discord ({error}); check this machine's network "
+                            "connection and try again.") from None
 
 
 async def _build(settings: Settings, deliver: bool, sync_to: int | bool | None = False,

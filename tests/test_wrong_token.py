@@ -31,3 +31,16 @@ async def test_a_wrong_token_is_one_line_and_exit_code_2(double, db, database_ur
     assert len(lines) == 1, err.decode()
     assert lines[0].startswith("error: Discord refused the bot token (401 Unauthorized): "
                                "DREAMLOOP_DISCORD_TOKEN")
+
+
+async def test_a_discord_out_of_reach_is_one_line_and_exit_code_2(cli_env, tmp_path):
+    env = cli_env | {"DREAMLOOP_DISCORD_TOKEN": "a-token",
+                     "DREAMLOOP_DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"}  # closed port
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "dreamloop"), "sync-commands", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 240)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode == 2 and len(lines) == 1, err.decode()
+    assert lines[0].startswith("error: Cannot reach Discord (") and lines[0].endswith(
+        "check this machine's network connection and try again.")
