@@ -8,7 +8,8 @@ from datetime import datetime
 import asyncpg
 
 FEEDBACK_KINDS = ("upscale_pick", "variation_pick", "reroll", "thumbs_up", "thumbs_down",
-                  "favourite", "vote", "vary_subtle", "vary_strong", "upscale_2x")
+                  "favourite", "vote", "vary_subtle", "vary_strong", "upscale_2x",
+                  "vary_region", "zoom_out", "pan")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ PAIR_SOURCES = {"upscale_pick": "implicit_upscale", "variation_pick": "implicit_
 IMAGE_LABELS = {"favourite": (1, "strong"), "thumbs_up": (1, "strong"),
                 "thumbs_down": (-1, "strong"), "upscale_pick": (1, "strong"),
                 "variation_pick": (1, "weak"), "vary_subtle": (1, "weak"),
-                "vary_strong": (1, "weak"), "upscale_2x": (1, "weak")}
+                "vary_strong": (1, "weak"), "upscale_2x": (1, "weak"),
+                # edits (issue J): an edit of image k is a weak positive for k
+                "vary_region": (1, "weak"), "zoom_out": (1, "weak"), "pan": (1, "weak")}
 REROLL_LABEL = (-1, "weak")
 
 

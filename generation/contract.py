@@ -7,51 +7,77 @@ round-trip; no torch here, so the bot can import this module cheaply.
 
 from __future__ import annotations
 
-import enum
 import json
-import math
 import unicodedata
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
-PROMPT_MAX_CHARS = 2000
-MAX_STEPS = 150
-MAX_GUIDANCE = 30.0
-MAX_SEED = 2**32 - 1
-MAX_IMAGES = 4
-SIZE_STEP = 64
-MIN_SIDE, MAX_SIDE = 64, 2048
-MAX_ASPECT = 4.0  # widest allowed ratio, either way (4:1 or 1:4)
-MAX_SNOWFLAKE = 2**64 - 1
-MAX_PROMPT_PARTS = 20  # parts of a multi-prompt (`hot dog::2 animal::-0.5`)
-MAX_PART_WEIGHT = 1000.0  # either way
-MIN_STOP, MAX_STOP = 10, 100  # --stop: percent of the denoising steps that run (Midjourney's range)
+from generation.job_kinds import (
+    INPAINT_KINDS,
+    MAX_ASPECT,
+    MAX_EXPAND,
+    MAX_GUIDANCE,
+    MAX_IMAGES,
+    MAX_PART_WEIGHT,
+    MAX_PROMPT_PARTS,
+    MAX_REF_WEIGHT,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_SNOWFLAKE,
+    MAX_STEPS,
+    MAX_STOP,
+    MAX_STYLE_REFS,
+    MIN_BLEND,
+    MIN_SIDE,
+    MIN_STOP,
+    OUTPAINT_KINDS,
+    PARENT_KINDS,
+    PROMPT_MAX_CHARS,
+    SAMPLERS,
+    SIZE_STEP,
+    VARIATION_STRENGTH,
+    InvalidRequest,
+    JobKind,
+    check_edit_fields,
+    check_kind_fields,
+    check_range,
+    check_references,
+)
 
-# diffusers scheduler names we support; generation.engine maps them to classes.
-SAMPLERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc", "flow_euler")
-
-# img2img strengths of the two variation buttons (DESIGN.md: subtle ≈0.35, strong ≈0.7).
-VARIATION_STRENGTH = {"subtle": 0.35, "strong": 0.7}
-
-
-class JobKind(enum.StrEnum):
-    IMAGINE = "imagine"
-    VARIATION = "variation"
-    UPSCALE = "upscale"
-    REROLL = "reroll"
-
-
-class InvalidRequest(ValueError):
-    """A field of a request or result is not allowed; the message says which and why."""
-
-    def __init__(self, field: str, value: Any, allowed: str):
-        self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field} is {_show(value)}: {allowed}")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+# The kinds and limits live in generation/job_kinds.py; the contract is where callers
+# import them from.
+__all__ = [
+    "INPAINT_KINDS",
+    "MAX_ASPECT",
+    "MAX_EXPAND",
+    "MAX_GUIDANCE",
+    "MAX_IMAGES",
+    "MAX_PART_WEIGHT",
+    "MAX_PROMPT_PARTS",
+    "MAX_REF_WEIGHT",
+    "MAX_SEED",
+    "MAX_SIDE",
+    "MAX_SNOWFLAKE",
+    "MAX_STEPS",
+    "MAX_STOP",
+    "MAX_STYLE_REFS",
+    "MIN_BLEND",
+    "MIN_SIDE",
+    "MIN_STOP",
+    "OUTPAINT_KINDS",
+    "PARENT_KINDS",
+    "PROMPT_MAX_CHARS",
+    "SAMPLERS",
+    "SIZE_STEP",
+    "VARIATION_STRENGTH",
+    "GenerationRequest",
+    "GenerationResult",
+    "InvalidRequest",
+    "JobKind",
+    "PromptPart",
+    "ResultImage",
+    "repeat_request",
+]
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,7 @@ class PromptPart:
         _coerce_floats(self, ("weight",))
         _check_types(self)
         _check_text("prompt_parts.text", self.text, allow_empty=False)
-        _check_range("prompt_parts.weight", self.weight, -MAX_PART_WEIGHT, MAX_PART_WEIGHT)
+        check_range("prompt_parts.weight", self.weight, -MAX_PART_WEIGHT, MAX_PART_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -93,17 +119,32 @@ class GenerationRequest:
     # which stays the text as typed (it is echoed and exported). Empty: draw `prompt`.
     prompt_parts: tuple[PromptPart, ...] = ()
     stop: int | None = None  # --stop: run only this percent of the denoising steps
+    # vary_region: blob key of a greyscale mask at the parent's size, white = redraw.
+    mask_image: str | None = None
+    # zoom_out and pan: pixels added to the parent (left, top, right, bottom) at its own
+    # size; the canvas is then drawn at width x height.
+    expand: tuple[int, int, int, int] | None = None
+    # --sref (and /blend's images): blob keys of style references, their IP-Adapter
+    # embeddings averaged; style_weight is --sw. --oref/--ow: one object or character
+    # reference and its weight. Weights are Midjourney's 0 to 1000; the engine maps them.
+    style_refs: tuple[str, ...] = ()
+    style_weight: int = 100
+    object_ref: str | None = None
+    object_weight: int = 100
 
     def __post_init__(self):
         object.__setattr__(self, "prompt_parts", tuple(self.prompt_parts))
+        object.__setattr__(self, "style_refs", tuple(self.style_refs))
+        if isinstance(self.expand, list):  # JSON has no tuples
+            object.__setattr__(self, "expand", tuple(self.expand))
         _coerce_floats(self, ("guidance", "strength"))
         _check_types(self)
-        _check_text("prompt", self.prompt, allow_empty=False)
+        _check_text("prompt", self.prompt, allow_empty=self.kind is JobKind.BLEND)
         _check_text("negative_prompt", self.negative_prompt, allow_empty=True)
-        _check_range("steps", self.steps, 1, MAX_STEPS)
-        _check_range("guidance", self.guidance, 0.0, MAX_GUIDANCE)
-        _check_range("seed", self.seed, 0, MAX_SEED)
-        _check_range("num_images", self.num_images, 1, MAX_IMAGES)
+        check_range("steps", self.steps, 1, MAX_STEPS)
+        check_range("guidance", self.guidance, 0.0, MAX_GUIDANCE)
+        check_range("seed", self.seed, 0, MAX_SEED)
+        check_range("num_images", self.num_images, 1, MAX_IMAGES)
         _check_size(self.width, self.height)
         if self.sampler not in SAMPLERS:
             raise InvalidRequest("sampler", self.sampler, f"allowed: {', '.join(SAMPLERS)}")
@@ -111,11 +152,13 @@ class GenerationRequest:
             raise InvalidRequest("model", self.model, "a model name is required")
         for name in ("user_id", "guild_id", "channel_id"):
             if getattr(self, name) is not None:
-                _check_range(name, getattr(self, name), 0, MAX_SNOWFLAKE)
-        _check_kind_fields(self)
+                check_range(name, getattr(self, name), 0, MAX_SNOWFLAKE)
+        check_kind_fields(self)
         _check_parts(self.prompt_parts)
         if self.stop is not None:
-            _check_range("stop", self.stop, MIN_STOP, MAX_STOP)
+            check_range("stop", self.stop, MIN_STOP, MAX_STOP)
+        check_edit_fields(self)
+        check_references(self)
 
     @property
     def seeds(self) -> list[int]:
@@ -125,8 +168,12 @@ class GenerationRequest:
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one pipeline call."""
         kind = JobKind.IMAGINE if self.kind is JobKind.REROLL else self.kind  # same computation
+        # One call takes one IP-Adapter scale, and references or none.
+        references = (bool(self.style_refs), self.object_ref is not None,
+                      self.style_weight if self.style_refs else None,
+                      self.object_weight if self.object_ref else None)
         return (self.model, kind, self.width, self.height, self.steps, self.guidance,
-                self.sampler, self.tile, self.strength, self.stop)
+                self.sampler, self.tile, self.strength, self.stop, references)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only (the kind as its text)."""
@@ -164,8 +211,8 @@ class ResultImage:
     def __post_init__(self):
         _check_types(self)
         _check_labels(self.labels)
-        _check_range("slot", self.slot, 1, MAX_IMAGES)
-        _check_range("seed", self.seed, 0, MAX_SEED + MAX_IMAGES - 1)  # seed + slot - 1
+        check_range("slot", self.slot, 1, MAX_IMAGES)
+        check_range("seed", self.seed, 0, MAX_SEED + MAX_IMAGES - 1)  # seed + slot - 1
         if not self.key:
             raise InvalidRequest("key", self.key, "a blob key is required")
         if len(self.sha256) != 64 or not set(self.sha256) <= set("0123456789abcdef"):
@@ -188,15 +235,15 @@ class GenerationResult:
         _check_types(self)
         if not self.job_id:
             raise InvalidRequest("job_id", self.job_id, "a job id is required")
-        _check_range("images", len(self.images), 1, MAX_IMAGES)
+        check_range("images", len(self.images), 1, MAX_IMAGES)
         if len({i.slot for i in self.images}) != len(self.images) or len(
                 {i.key for i in self.images}) != len(self.images):
             raise InvalidRequest("images", [i.slot for i in self.images],
                                  "each image has its own slot and key")
-        _check_range("gpu_ms", self.gpu_ms, 0, 2**31 - 1)  # PostgreSQL integer
-        _check_range("encode_ms", self.encode_ms, 0, 2**31 - 1)
-        _check_range("classify_ms", self.classify_ms, 0, 2**31 - 1)
-        _check_range("batch_size", self.batch_size, 1, 1024)
+        check_range("gpu_ms", self.gpu_ms, 0, 2**31 - 1)  # PostgreSQL integer
+        check_range("encode_ms", self.encode_ms, 0, 2**31 - 1)
+        check_range("classify_ms", self.classify_ms, 0, 2**31 - 1)
+        check_range("batch_size", self.batch_size, 1, 1024)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -229,6 +276,8 @@ _TYPES = {
     "gpu_ms": int, "encode_ms": int, "batch_size": int, "classify_ms": int,
     "flagged": bool, "labels": dict,
     "prompt_parts": tuple, "stop": (int, type(None)), "text": str, "weight": float,
+    "mask_image": (str, type(None)), "expand": (tuple, type(None)), "style_refs": tuple,
+    "style_weight": int, "object_ref": (str, type(None)), "object_weight": int,
 }
 
 
@@ -254,11 +303,6 @@ def _coerce_floats(obj: Any, names: tuple[str, ...]) -> None:
         value = getattr(obj, name)
         if isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(obj, name, float(value))
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:  # also false for NaN
-        raise InvalidRequest(name, value, f"allowed {low} to {high}")
 
 
 def _check_text(name: str, text: str, allow_empty: bool) -> None:
@@ -292,37 +336,6 @@ def _check_size(width: int, height: int) -> None:
                                  f"to {MAX_SIDE}")
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise InvalidRequest("size", f"{width}x{height}", "aspect ratio between 1:4 and 4:1")
-
-
-def _check_kind_fields(request: GenerationRequest) -> None:
-    # Variations and upscales are img2img from a parent image. Imagine and reroll start from
-    # noise, or, with an image prompt, are img2img from it: a parent and a strength, or neither.
-    kind = request.kind
-    needs_parent = kind in (JobKind.VARIATION, JobKind.UPSCALE)
-    if needs_parent and not request.parent_image:
-        raise InvalidRequest("parent_image", request.parent_image,
-                             f"a {kind} needs the blob key of its parent image")
-    if request.parent_image is None and request.strength is not None:
-        raise InvalidRequest("strength", request.strength,
-                             f"only a job with a parent image has a strength, not this {kind}")
-    if request.parent_image is not None:
-        _check_strength(request)
-    if kind is JobKind.UPSCALE and request.num_images != 1:
-        raise InvalidRequest("num_images", request.num_images, "an upscale makes exactly 1 image")
-
-
-def _check_strength(request: GenerationRequest) -> None:
-    if request.strength is None or not 0.0 < request.strength <= 1.0:
-        raise InvalidRequest("strength", request.strength,
-                             f"a {request.kind} needs a strength above 0, up to 1")
-    # img2img runs steps × strength denoising steps; zero would return the parent unchanged.
-    needed = math.ceil(1 / request.strength)
-    if needed > MAX_STEPS:
-        raise InvalidRequest("strength", request.strength, f"at least 1/{MAX_STEPS}, or no "
-                             "denoising step would run")
-    if int(request.steps * request.strength) < 1:
-        raise InvalidRequest("steps", request.steps, f"at least {needed} for a strength of "
-                             f"{request.strength}")
 
 
 def _check_parts(parts: tuple[PromptPart, ...]) -> None:

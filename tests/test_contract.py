@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from generation.contract import (
     MAX_SEED,
+    PARENT_KINDS,
     SAMPLERS,
     VARIATION_STRENGTH,
     GenerationRequest,
@@ -25,9 +26,10 @@ from generation.contract import (
 
 CONTROL_CHAR = "plain text only (tabs and line breaks are fine)"
 SAMPLER_LIST = "euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, unipc, flow_euler"
-REQUEST_FIELDS = ("channel_id, guidance, guild_id, height, kind, model, negative_prompt, "
-                  "num_images, parent_image, prompt, prompt_parts, sampler, seed, steps, "
-                  "stop, strength, tile, user_id, width")
+REQUEST_FIELDS = ("channel_id, expand, guidance, guild_id, height, kind, mask_image, model, "
+                  "negative_prompt, num_images, object_ref, object_weight, parent_image, "
+                  "prompt, prompt_parts, sampler, seed, steps, stop, strength, style_refs, "
+                  "style_weight, tile, user_id, width")
 SHA = "ab" * 32
 
 
@@ -200,7 +202,8 @@ def test_empty_model_name_is_refused():
     ("user_id", True, "a whole number or null"),
     ("user_id", "1234", "a whole number or null"),
     ("parent_image", 5, "text or null"),
-    ("kind", "imagine", "one of imagine, variation, upscale, reroll"),
+    ("kind", "imagine", "one of imagine, variation, upscale, reroll, vary_region, zoom_out, pan, "
+     "blend"),
 ])
 def test_wrong_types_are_refused(field, value, expected):
     with refused(f"{field} is {value!r}: must be {expected}"):
@@ -406,7 +409,8 @@ def test_from_json_refuses_missing_required_fields(missing):
 @pytest.mark.parametrize("kind", ["paint", "IMAGINE", None, 1])
 def test_from_json_refuses_a_bad_kind_and_lists_the_kinds(kind):
     data = json.loads(imagine().to_json()) | {"kind": kind}
-    with refused(f"kind is {kind!r}: allowed: imagine, variation, upscale, reroll"):
+    with refused(f"kind is {kind!r}: allowed: imagine, variation, upscale, reroll, "
+                 "vary_region, zoom_out, pan, blend"):
         GenerationRequest.from_json(json.dumps(data))
 
 
@@ -428,7 +432,7 @@ def valid_requests(draw) -> GenerationRequest:
     width, height = draw(SIDES), draw(SIDES)
     assume(max(width, height) <= 4 * min(width, height))
     steps = draw(st.integers(1, 150))
-    img2img = kind in (JobKind.VARIATION, JobKind.UPSCALE)
+    img2img = kind in PARENT_KINDS
     strength = draw(st.floats(0.01, 1.0)) if img2img else None
     assume(strength is None or int(steps * strength) >= 1)
     return GenerationRequest(
@@ -445,7 +449,27 @@ def valid_requests(draw) -> GenerationRequest:
         strength=strength,
         parent_image=draw(st.text(min_size=1, max_size=60)) if img2img else None,
         user_id=draw(SNOWFLAKES), guild_id=draw(SNOWFLAKES), channel_id=draw(SNOWFLAKES),
+        **draw(edit_fields(kind)),
     )
+
+
+@st.composite
+def edit_fields(draw, kind: JobKind) -> dict:
+    """What an edit kind carries besides a parent: a mask, the pixels added, references."""
+    fields = {"style_refs": tuple(draw(st.lists(st.text(min_size=1, max_size=20),
+                                                min_size=2 if kind is JobKind.BLEND else 0,
+                                                max_size=5))),
+              "style_weight": draw(st.integers(0, 1000)),
+              "object_ref": draw(st.none() | st.text(min_size=1, max_size=20)),
+              "object_weight": draw(st.integers(0, 1000))}
+    if kind is JobKind.VARY_REGION:
+        fields["mask_image"] = draw(st.text(min_size=1, max_size=60))
+    if kind is JobKind.ZOOM_OUT:
+        fields["expand"] = tuple(draw(st.lists(st.integers(1, 4096), min_size=4, max_size=4)))
+    if kind is JobKind.PAN:
+        fields["expand"] = draw(st.permutations([draw(st.integers(1, 4096)), 0, 0, 0]))
+        fields["expand"] = tuple(fields["expand"])
+    return fields
 
 
 @settings(max_examples=200, deadline=None)

@@ -72,7 +72,7 @@ async def test_a_failing_migration_leaves_nothing_half_applied(database_url, db_
 @pytest.mark.parametrize(("sql", "constraint"), [
     ("UPDATE jobs SET status = 'lost'",
      "jobs_status_queued_running_succeeded_failed_cancelled_dead"),
-    ("UPDATE jobs SET kind = 'inpaint'", "jobs_kind_is_imagine_variation_upscale_or_reroll"),
+    ("UPDATE jobs SET kind = 'inpaint'", "jobs_kind_is_known"),
     ("UPDATE jobs SET lane = 'slow'", "jobs_lane_is_known"),
     ("UPDATE jobs SET gpu_ms = -1", "jobs_gpu_ms_at_least_0"),
     ("UPDATE jobs SET finished_at = NULL", "jobs_finished_when_status_is_final"),
