@@ -109,15 +109,17 @@ def clicker_owns(request: GenerationRequest, interaction: discord.Interaction,
 
 
 async def start_follow_up(interaction: discord.Interaction, request: GenerationRequest,
-                          parent: Job, image: StoredImage | None = None) -> Job:
+                          parent: Job, image: StoredImage | None = None,
+                          edit: dict | None = None) -> Job:
     """Queue follow-up work (V, 🔄, Vary, Upscale) and show it in the channel as /imagine
     does: a public status message with its progress, saying what the work is. The server's
-    rules may have changed since the job was made, so its prompt is checked again."""
+    rules may have changed since the job was made, so its prompt is checked again. edit:
+    an edit's lineage as the member chose it (jobs.edit)."""
     await refuse_banned_words(interaction.client.services.db, interaction,
                         [Checked("prompt", "This job's prompt", request.prompt)])
     new_job, created = await interaction.client.services.start_job(
         request, interaction.id, image.id if image else None,
-        version_id=parent.model_version_id)
+        version_id=parent.model_version_id, edit=edit)
     if created:
         try:
             await post_status(interaction.client, interaction.channel, new_job)

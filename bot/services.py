@@ -57,12 +57,13 @@ class BotServices:
     async def start_job(self, request: GenerationRequest, interaction_id: int | None,
                         parent_image_id: int | None = None,
                         version_id: int | None = None,
-                        lane: str | None = None) -> tuple[Job, bool]:
+                        lane: str | None = None,
+                        edit: dict | None = None) -> tuple[Job, bool]:
         """Record the job within the member's limits (LimitReached says why not) and let the
         dispatcher queue it in its turn; the interaction id makes a retry find the job it
         already made. version_id: the model version drawing it (routed, or its parent
         job's); else the model's own. lane: as asked (--fast, --relax, --turbo; see
-        lane_for), else the member's default."""
+        lane_for), else the member's default. edit: an edit's lineage (jobs.edit)."""
         spec = self.registry.get(request.model)
         async with self.db.acquire() as conn:
             if version_id is None:
@@ -72,7 +73,7 @@ class BotServices:
                                                          spec.source)).id
             async with conn.transaction():
                 job, created = await self._record(conn, request, interaction_id,
-                                                  parent_image_id, version_id, lane)
+                                                  parent_image_id, version_id, lane, edit)
         if not created:
             return job, False
         await self.dispatcher.dispatch()
@@ -81,7 +82,7 @@ class BotServices:
 
     async def _record(self, conn, request: GenerationRequest, interaction_id: int | None,
                       parent_image_id: int | None, version_id: int,
-                      lane: str | None) -> tuple[Job, bool]:
+                      lane: str | None, edit: dict | None) -> tuple[Job, bool]:
         existing = (None if interaction_id is None
                     else await job_for_interaction(conn, interaction_id))
         if existing is not None:
@@ -90,7 +91,7 @@ class BotServices:
             conn, self.limits, request.user_id, lane, request.guild_id)
         return await create_job(conn, request, model_version_id=version_id, lane=chosen,
                                 dispatch=False, interaction_id=interaction_id,
-                                parent_image_id=parent_image_id)
+                                parent_image_id=parent_image_id, edit=edit)
 
     async def route(self) -> ModelVersion | None:
         """The model version for a job nobody chose a model for, drawn by traffic weight

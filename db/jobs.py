@@ -43,6 +43,7 @@ class Job:
     status_message_id: int | None
     result_message_id: int | None
     dispatched_at: datetime | None  # handed to the workers' stream; None while it waits
+    edit: dict | None = None  # an edit's lineage as the member chose it (migration 0011)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Job:
@@ -57,7 +58,7 @@ async def create_job(conn: asyncpg.Connection, request: GenerationRequest, *,
                      model_version_id: int, lane: str = "fast",
                      interaction_id: int | None = None,
                      parent_image_id: int | None = None,
-                     dispatch: bool = True) -> tuple[Job, bool]:
+                     dispatch: bool = True, edit: dict | None = None) -> tuple[Job, bool]:
     """Insert a queued job, dispatched to the workers or (dispatch False) waiting for one
     of its member's jobs to finish; returns (job, created). A retry with the same
     interaction id returns the job the first attempt made, with created False."""
@@ -72,13 +73,14 @@ async def create_job(conn: asyncpg.Connection, request: GenerationRequest, *,
                            ON CONFLICT DO NOTHING)
             INSERT INTO jobs (interaction_id, kind, model, model_version_id, lane, request,
                               member_id, guild_id, channel_id, parent_image_id,
-                              dispatched_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN now() END)
+                              dispatched_at, edit)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN now() END,
+                    $12)
             ON CONFLICT (interaction_id) DO NOTHING
             RETURNING {_COLUMNS}""",
         interaction_id, str(request.kind), request.model, model_version_id, lane,
         request.to_dict(), request.user_id, request.guild_id, request.channel_id,
-        parent_image_id, dispatch)
+        parent_image_id, dispatch, edit)
     if row is not None:
         return Job.from_row(row), True
     # ON CONFLICT waited for the other insert to commit, so this read sees its job.

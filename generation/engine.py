@@ -22,6 +22,7 @@ from PIL import Image
 
 from generation.contract import GenerationRequest, JobKind
 from generation.hub import load_error
+from generation.job_inputs import JobInputs
 from generation.preview import latents_to_previews
 from generation.prompt_embeds import parts_of, weighted_embeddings
 from generation.registry import ModelLoadError, ModelSpec
@@ -102,16 +103,21 @@ class Engine:
 
     def run(self, request: GenerationRequest, parent: Image.Image | None = None,
             on_progress: ProgressFn | None = None,
-            should_cancel: CancelFn | None = None) -> list[Image.Image]:
+            should_cancel: CancelFn | None = None,
+            inputs: JobInputs | None = None) -> list[Image.Image]:
         """Draw one job of any kind; returns its images in slot order."""
-        return self.run_batch([request], [parent], on_progress, should_cancel)[0]
+        return self.run_batch([request], [parent], on_progress, should_cancel,
+                              inputs=None if inputs is None else [inputs])[0]
 
     def run_batch(self, requests: Sequence[GenerationRequest],
                   parents: Sequence[Image.Image | None] | None = None,
                   on_progress: ProgressFn | None = None,
-                  should_cancel: CancelFn | None = None) -> list[list[Image.Image]]:
+                  should_cancel: CancelFn | None = None,
+                  inputs: Sequence[JobInputs] | None = None) -> list[list[Image.Image]]:
         """Draw compatible jobs (one batch key) in one pipeline call; parents[i] is the image
-        requests[i] starts from (variations and upscales), None for text-to-image."""
+        requests[i] starts from (variations and upscales), None for text-to-image.
+        inputs[i]: requests[i]'s other images (mask, references; generation/job_inputs.py),
+        read by the pool; tests may pass them directly."""
         if requests and requests[0].parent_image is None:
             return self.txt2img(requests, on_progress, should_cancel)
         return self.img2img(requests, parents or [None] * len(requests), on_progress,

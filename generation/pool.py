@@ -27,7 +27,8 @@ from PIL import Image
 from generation.blobs import BlobStore, grid_key, image_key
 from generation.contract import GenerationResult, ResultImage
 from generation.engine import Cancelled, Engine, Progress, split_by_sizes
-from generation.images import encode_grid, encode_png, make_grid, open_image
+from generation.images import encode_grid, encode_png, make_grid
+from generation.job_inputs import JobInputs, load_inputs, needs_inputs
 from generation.keys import LANES, WORKER_GROUP
 from generation.metrics import WorkerMetrics
 from generation.queue import JobQueue, QueuedJob
@@ -161,13 +162,14 @@ class SamplingPool:
 
     async def _run_batch(self, batch: list[QueuedJob]) -> None:
         batch = await self._skip_cancelled(batch)
-        parents = await self._load_parents(batch)
-        batch = [job for job in batch if job.entry_id in self.in_hand]  # parents that failed
+        inputs = await self._load_inputs(batch)
+        batch = [job for job in batch if job.entry_id in self.in_hand]  # inputs that failed
         if not batch:
             return
         started = time.time()
         try:
-            images = await self._sample(batch, [parents.get(j.entry_id) for j in batch])
+            images = await self._sample(batch, [inputs.get(j.entry_id, JobInputs())
+                                                for j in batch])
         except Cancelled:
             await self._after_cancel(batch)
             return
@@ -184,19 +186,21 @@ class SamplingPool:
                                          "it started"})
         return [job for job in batch if job.job_id not in flagged]
 
-    async def _load_parents(self, batch: list[QueuedJob]) -> dict[str, Image.Image]:
-        parents = {}
+    async def _load_inputs(self, batch: list[QueuedJob]) -> dict[str, JobInputs]:
+        """The parent, mask and reference images of each job that names any."""
+        inputs = {}
         for job in batch:
-            if job.request.parent_image is None:
+            if not needs_inputs(job.request):
                 continue
             try:
-                data = await asyncio.to_thread(self.blobs.get, job.request.parent_image)
-                parents[job.entry_id] = open_image(data)
-            except Exception as error:  # a missing or bad parent fails its job alone
-                await self._fail_attempt(job, f"cannot read the parent image: {error}")
-        return parents
+                inputs[job.entry_id] = await asyncio.to_thread(load_inputs, self.blobs,
+                                                               job.request)
+            except Exception as error:  # a missing or bad image fails its job alone
+                await self._fail_attempt(job, f"cannot read the job's images: {error}")
+        return inputs
 
-    async def _sample(self, batch: list[QueuedJob], parents: list) -> list[list[Image.Image]]:
+    async def _sample(self, batch: list[QueuedJob],
+                      inputs: list[JobInputs]) -> list[list[Image.Image]]:
         engine = self.engines[batch[0].request.model]
         requests = [job.request for job in batch]
         ids = {job.job_id for job in batch}
@@ -206,7 +210,8 @@ class SamplingPool:
             return self.aborting or not ids.isdisjoint(self.cancelled)
 
         return await self.on_gpu_thread(
-            lambda: engine.run_batch(requests, parents, progress, should_cancel))
+            lambda: engine.run_batch(requests, [i.parent for i in inputs], progress,
+                                     should_cancel, inputs=inputs))
 
     async def _after_cancel(self, batch: list[QueuedJob]) -> None:
         if self.aborting:
