@@ -12,6 +12,7 @@ from aiohttp import web
 from discord_double import payloads
 from discord_double.faults import Fault, route_pattern
 from discord_double.gateway import DISPATCH, GatewaySession
+from discord_double.modals import ModalActions
 from discord_double.model import (
     DEFAULT_UPLOAD_LIMIT,
     Clock,
@@ -31,7 +32,7 @@ USER_OPTION, CHANNEL_OPTION, ATTACHMENT_OPTION = 6, 7, 11  # application command
 OPTION_TYPES = {3: str, 4: int, 5: bool, 10: float}
 
 
-class DiscordDouble:
+class DiscordDouble(ModalActions):
     def __init__(self, token: str = "test-bot-token", upload_limit: int = DEFAULT_UPLOAD_LIMIT):
         self.token, self.upload_limit = token, upload_limit
         self.clock = Clock()

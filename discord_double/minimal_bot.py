@@ -146,5 +146,29 @@ async def paint(interaction: discord.Interaction, colour: str) -> None:
     await interaction.response.send_message(f"painted {colour}")
 
 
+class Survey(discord.ui.Modal, title="A short survey"):
+    """A text input, a select and a file upload, each in a Label, as Discord now lays out
+    modals."""
+
+    name = discord.ui.Label(text="Your name", component=discord.ui.TextInput(
+        custom_id="name", max_length=20))
+    cells = discord.ui.Label(text="Cells", component=discord.ui.Select(
+        custom_id="cells", min_values=1, max_values=3,
+        options=[discord.SelectOption(label=str(n), value=str(n)) for n in range(1, 10)]))
+    upload = discord.ui.Label(text="A file", component=discord.ui.FileUpload(
+        custom_id="upload", required=False))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        files = [a.filename for a in self.upload.component.values]
+        await interaction.response.send_message(
+            f"survey: {self.name.component.value} {self.cells.component.values} {files}")
+
+
+@bot.tree.command()
+async def survey(interaction: discord.Interaction) -> None:
+    """Answer with a modal."""
+    await interaction.response.send_modal(Survey())
+
+
 if __name__ == "__main__":
     bot.run(os.environ["DOUBLE_TOKEN"], log_handler=None)

@@ -97,13 +97,14 @@ class Message:
 class Interaction:
     id: int
     token: str
-    kind: int  # 2 command, 3 component, 4 autocomplete
+    kind: int  # 2 command, 3 component, 4 autocomplete, 5 modal submit
     created_at: float  # the double's clock
     channel_id: int
     payload: dict
     callbacks: list[tuple[float, dict]] = field(default_factory=list)  # (seconds after, body)
     original_message_id: int | None = None
     errors: list[DiscordError] = field(default_factory=list)  # what Discord refused
+    modal: dict | None = None  # the modal it was answered with (callback type 9)
 
     @property
     def acknowledged_after(self) -> float | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from discord_double import faults
+from discord_double.modals import check_modal
 from discord_double.model import (
     CALLBACK_DEADLINE_S,
     TOKEN_LIFETIME_S,
@@ -207,7 +208,11 @@ class _Handlers:
             message = self.double.messages[int(interaction.payload["message"]["id"])]
             if kind == UPDATE:
                 self.double.edit_message(message, data, files)
-        elif kind in (AUTOCOMPLETE, MODAL):
+        elif kind == MODAL:
+            check_modal(data)
+            interaction.modal = data
+            return None
+        elif kind == AUTOCOMPLETE:
             return None
         else:
             raise DiscordError(400, 50035, "Invalid Form Body",

@@ -53,7 +53,8 @@ async def bot(double, tmp_path):
 
 async def test_the_bot_logs_in_connects_and_syncs_its_commands(double, bot):
     names = {command["name"] for command in double.commands[double.guild_id]}
-    assert names == {"echo", "slow", "remember", "counter", "big", "everyone", "think", "paint"}
+    assert names == {"echo", "slow", "remember", "counter", "big", "everyone", "think", "paint",
+                     "survey"}
     assert double.command_syncs == 1
     assert [s.compressor.kind for s in double.sessions] == ["zlib-stream"]
     assert double.unhandled == []
@@ -81,6 +82,36 @@ async def test_autocomplete_offers_the_bots_choices(double, bot):
     assert interaction.callback_type == 8
     choices = interaction.callbacks[0][1]["data"]["choices"]
     assert [c["value"] for c in choices] == ["red", "rebeccapurple"]
+
+
+async def test_a_modal_is_shown_and_its_submit_reaches_the_bot(double, bot):
+    interaction = await double.slash("alice", "general", "survey")
+    await double.wait_for_callback(interaction)
+    assert interaction.callback_type == 9 and double.shown_modal(interaction)["title"] == (
+        "A short survey")
+    upload = double.upload("mask.png", b"\x89PNG...", "image/png")
+    await double.submit_modal("alice", interaction, {"name": "Al", "cells": ["1", "5"],
+                                                    "upload": [upload]})
+    reply = await double.wait_for_message("general", lambda m: m.content.startswith("survey"))
+    assert reply.content == "survey: Al ['1', '5'] ['mask.png']"
+    again = await double.slash("bob", "general", "survey")  # a modal is submitted once
+    await double.wait_for_callback(again)
+    await double.submit_modal("bob", again, {"name": "Bo", "cells": ["9"]})
+    reply = await double.wait_for_message("general", lambda m: "Bo" in m.content)
+    assert reply.content == "survey: Bo ['9'] []"
+
+
+async def test_a_modal_refuses_what_discords_client_would_not_submit(double, bot):
+    interaction = await double.slash("alice", "general", "survey")
+    await double.wait_for_callback(interaction)
+    with pytest.raises(AssertionError, match="name is required"):
+        await double.submit_modal("alice", interaction, {"cells": ["1"]})
+    with pytest.raises(AssertionError, match="choose 1 to 3"):
+        await double.submit_modal("alice", interaction, {"name": "x", "cells": list("1234")})
+    with pytest.raises(AssertionError, match="not options"):
+        await double.submit_modal("alice", interaction, {"name": "x", "cells": ["0"]})
+    with pytest.raises(AssertionError, match="no field"):
+        await double.submit_modal("alice", interaction, {"name": "x", "colour": "red"})
 
 
 async def test_a_dynamic_button_still_works_after_the_bot_restarts(double, bot):
